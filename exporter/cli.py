@@ -1,0 +1,156 @@
+"""Command line: flags, logging, `--config.check`, `--demo`; exit 0 ok, 1 failure, 2 bad input."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from exporter import __version__
+from exporter.config import Config, ConfigError, PasswordAuth, load_config
+from exporter.demo import demo_config
+from exporter.logs import FORMATS, LEVELS, configure_logging
+from exporter.web import create_app
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_BAD_INPUT = 2
+DEFAULT_LISTEN_ADDRESS = ":9469"
+#: In-flight scrapes get this long to finish on shutdown; the whole stop stays under 5 s.
+SHUTDOWN_GRACE_SECONDS = 2.0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The exporter's flags, named as Prometheus exporters name them."""
+    parser = argparse.ArgumentParser(
+        prog="dli-exporter",
+        description="Prometheus exporter for Huawei Cloud DLI Flink streaming jobs.",
+    )
+    parser.add_argument(
+        "--config.file", dest="config_file", default="config.yaml", help="YAML config file"
+    )
+    parser.add_argument(
+        "--config.check",
+        dest="config_check",
+        action="store_true",
+        help="validate the config file, print any problems and exit (0 valid, 2 invalid)",
+    )
+    parser.add_argument(
+        "--web.listen-address",
+        dest="listen_address",
+        default=DEFAULT_LISTEN_ADDRESS,
+        help="address to serve /metrics on, HOST:PORT (default %(default)s: all interfaces)",
+    )
+    parser.add_argument("--log.level", dest="log_level", choices=LEVELS, default="info")
+    parser.add_argument("--log.format", dest="log_format", choices=FORMATS, default="logfmt")
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="poll a built-in DLI simulator on loopback; no config or credentials needed",
+    )
+    parser.add_argument("--version", action="version", version=f"dli-exporter {__version__}")
+    return parser
+
+
+def parse_listen_address(address: str) -> tuple[str | None, int]:
+    """Split ``HOST:PORT`` (``:PORT`` = all interfaces, ``[::1]:PORT`` for IPv6)."""
+    host, sep, port_text = address.rpartition(":")
+    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"invalid listen address {address!r}: expected HOST:PORT")
+    host = host.strip("[]")
+    return (host or None), int(port_text)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the exporter; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    configure_logging(args.log_level, args.log_format)
+    try:
+        host, port = parse_listen_address(args.listen_address)
+    except ValueError as exc:
+        print(f"dli-exporter: --web.listen-address: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.demo:
+        return asyncio.run(_run_demo(host, port))
+    try:
+        config = load_config(args.config_file)
+    except ConfigError as exc:
+        print(f"dli-exporter: invalid configuration:\n{exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    unsupported = [t.name for t in config.targets if isinstance(t.auth, PasswordAuth)]
+    if unsupported:
+        print(
+            f"dli-exporter: {args.config_file}: auth type password (targets: "
+            f"{', '.join(unsupported)}) is not supported yet; use AK/SK",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    if args.config_check:
+        print(f"{args.config_file}: OK ({len(config.targets)} targets)")
+        return EXIT_OK
+    return asyncio.run(serve(config, host, port))
+
+
+async def _run_demo(host: str | None, port: int) -> int:
+    async with demo_config() as config:
+        log.info(
+            "demo mode: polling the built-in DLI simulator",
+            extra={"fields": {"targets": ",".join(t.name for t in config.targets)}},
+        )
+        return await serve(config, host, port)
+
+
+async def serve(config: Config, host: str | None, port: int) -> int:
+    """Serve until SIGINT or SIGTERM; returns the exit code."""
+    runner = web.AppRunner(
+        create_app(config),
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except OSError as exc:
+            log.error(
+                "cannot listen",
+                extra={"fields": {"address": f"{host or ''}:{port}", "error": str(exc)}},
+            )
+            return EXIT_FAILURE
+        for address in runner.addresses:
+            log.info("listening", extra={"fields": {"address": _format_address(address)}})
+        await _wait_for_stop_signal()
+        log.info("shutting down")
+    finally:
+        await runner.cleanup()
+    return EXIT_OK
+
+
+async def _wait_for_stop_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError, RuntimeError):
+                loop.remove_signal_handler(signum)
+
+
+def _format_address(address: object) -> str:
+    if isinstance(address, tuple) and len(address) >= 2:
+        host = str(address[0])
+        return f"http://[{host}]:{address[1]}" if ":" in host else f"http://{host}:{address[1]}"
+    return str(address)

@@ -1,0 +1,865 @@
+"""YAML configuration: strict parsing and validation into frozen dataclasses.
+
+The file shape (plain YAML data) is kept apart from the runtime model (the dataclasses below):
+YAML is parsed, ``${VAR}`` references in string scalars are expanded, every key is checked, and
+only then are the dataclasses built. Every problem found is collected and raised together in one
+:class:`ConfigError`, each with the key path it concerns (``targets[1].auth.secret_key``).
+Messages never contain secret values.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, TypeAlias
+from urllib.parse import urlsplit
+
+import yaml
+
+from exporter.secret import Secret
+
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_POLL_INTERVAL",
+    "DEFAULT_RATE_LIMIT",
+    "DEFAULT_TIMEOUT",
+    "JOB_TYPES",
+    "AkSkAuth",
+    "Auth",
+    "Config",
+    "ConfigError",
+    "ConfigProblem",
+    "Filters",
+    "PasswordAuth",
+    "TargetConfig",
+    "load_config",
+    "parse_config",
+    "parse_duration",
+]
+
+DEFAULT_POLL_INTERVAL: Final = 60.0
+DEFAULT_TIMEOUT: Final = 10.0
+DEFAULT_CONCURRENCY: Final = 8
+DEFAULT_RATE_LIMIT: Final = 20.0
+MIN_POLL_INTERVAL: Final = 1.0
+
+JOB_TYPES: Final = frozenset(
+    {"flink_sql_job", "flink_opensource_sql_job", "flink_jar_job", "flink_sql_edge_job"}
+)
+
+ENV_AK: Final = "HUAWEICLOUD_SDK_AK"
+ENV_SK: Final = "HUAWEICLOUD_SDK_SK"
+ENV_SECURITY_TOKEN: Final = "HUAWEICLOUD_SDK_SECURITY_TOKEN"  # noqa: S105 - a name
+
+
+# --------------------------------------------------------------------------- runtime model
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """Server-side filters for the job listing; empty means "all"."""
+
+    job_types: tuple[str, ...] = ()
+    queue_names: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AkSkAuth:
+    """Permanent or temporary (with ``security_token``) access key / secret key."""
+
+    access_key: str
+    secret_key: Secret
+    security_token: Secret | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordAuth:
+    """IAM user password, exchanged for an IAM token at ``iam_endpoint``."""
+
+    username: str
+    password: Secret
+    domain_name: str
+    iam_endpoint: str
+
+
+Auth: TypeAlias = AkSkAuth | PasswordAuth
+
+
+@dataclass(frozen=True, slots=True)
+class TargetConfig:
+    """One DLI project in one region to poll."""
+
+    name: str
+    region: str
+    project_id: str
+    endpoint: str
+    auth: Auth
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+    timeout: float = DEFAULT_TIMEOUT
+    concurrency: int = DEFAULT_CONCURRENCY
+    rate_limit: float = DEFAULT_RATE_LIMIT
+    filters: Filters = field(default_factory=Filters)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole validated configuration."""
+
+    targets: tuple[TargetConfig, ...]
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    """One thing wrong with a config file; ``key`` is empty for whole-file problems."""
+
+    source: str
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        if self.key:
+            return f"{self.source}: {self.key}: {self.message}"
+        return f"{self.source}: {self.message}"
+
+
+class ConfigError(Exception):
+    """Every problem found in a config file; ``str()`` gives one line per problem."""
+
+    def __init__(self, problems: Sequence[ConfigProblem]) -> None:
+        self.problems: tuple[ConfigProblem, ...] = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+# --------------------------------------------------------------------------- durations
+
+_DURATION_RE: Final = re.compile(
+    r"(?:([0-9]+)y)?(?:([0-9]+)w)?(?:([0-9]+)d)?(?:([0-9]+)h)?"
+    r"(?:([0-9]+)m)?(?:([0-9]+)s)?(?:([0-9]+)ms)?"
+)
+_DURATION_UNITS: Final = (365 * 86400.0, 7 * 86400.0, 86400.0, 3600.0, 60.0, 1.0, 0.001)
+
+
+def parse_duration(text: str) -> float:
+    """Parse a Prometheus-style duration (``30s``, ``5m``, ``1h30m``, ``500ms``) into seconds.
+
+    Units ``y w d h m s ms``, each at most once and in that order, integer amounts; ``0`` alone
+    is accepted. Raises :class:`ValueError` for anything else.
+    """
+    if text == "0":
+        return 0.0
+    match = _DURATION_RE.fullmatch(text) if text else None
+    if match is None or not any(match.groups()):
+        raise ValueError(f"invalid duration {text!r}: use e.g. 30s, 5m, 1h30m, 500ms")
+    return sum(
+        int(amount) * unit
+        for amount, unit in zip(match.groups(), _DURATION_UNITS, strict=True)
+        if amount
+    )
+
+
+def _format_seconds(seconds: float) -> str:
+    return f"{seconds:.3f}".rstrip("0").rstrip(".") + "s"
+
+
+# --------------------------------------------------------------------------- YAML
+
+
+class _Invalid:
+    """Marks a value whose problem has already been reported (e.g. an unset variable)."""
+
+    def __repr__(self) -> str:
+        return "<invalid>"
+
+
+_INVALID: Final = _Invalid()
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """A SafeLoader that can also find duplicate mapping keys before constructing."""
+
+    def duplicate_keys(self, node: yaml.Node) -> list[tuple[str, int]]:
+        """Return ``(key path, line)`` for every repeated key in the node tree."""
+        found: list[tuple[str, int]] = []
+        self._walk_duplicates(node, "", found, set())
+        return found
+
+    def _walk_duplicates(
+        self, node: yaml.Node, path: str, found: list[tuple[str, int]], seen: set[int]
+    ) -> None:
+        if id(node) in seen:  # aliases can make the node graph cyclic
+            return
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            keys: set[str] = set()
+            for key_node, value_node in node.value:
+                if isinstance(key_node, yaml.ScalarNode) and key_node.value != "<<":
+                    name = str(key_node.value)
+                    if name in keys:
+                        found.append((_join(path, name), key_node.start_mark.line + 1))
+                    keys.add(name)
+                    self._walk_duplicates(value_node, _join(path, name), found, seen)
+                else:
+                    self._walk_duplicates(value_node, path, found, seen)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                self._walk_duplicates(item, _index(path, index), found, seen)
+
+
+def _yaml_message(exc: yaml.YAMLError) -> str:
+    """Describe a YAML error by position only: its snippet could show a secret."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        parts = [p for p in (exc.context, exc.problem) if p]
+        what = "; ".join(parts) or "invalid YAML"
+        mark = exc.problem_mark or exc.context_mark
+        if mark is not None:
+            return f"invalid YAML at line {mark.line + 1}, column {mark.column + 1}: {what}"
+        return f"invalid YAML: {what}"
+    if isinstance(exc, yaml.reader.ReaderError):
+        return f"invalid YAML: unacceptable character #x{exc.character:04x} at byte {exc.position}"
+    return "invalid YAML"
+
+
+# --------------------------------------------------------------------------- problem collection
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _index(path: str, index: int) -> str:
+    return f"{path}[{index}]"
+
+
+class _Problems:
+    """Collects problems for one parse (never shared between parses)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.items: list[ConfigProblem] = []
+
+    def add(self, key: str, message: str) -> None:
+        self.items.append(ConfigProblem(self.source, key, message))
+
+
+def _type_name(value: object) -> str:
+    if value is None:
+        return "null"
+    names = {bool: "boolean", int: "integer", float: "number", str: "string"}
+    names |= {list: "list", dict: "mapping"}
+    return names.get(type(value), type(value).__name__)
+
+
+# --------------------------------------------------------------------------- ${VAR} expansion
+
+_VAR_RE: Final = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\{")
+
+
+def _expand_string(
+    text: str, key: str, environ: Mapping[str, str], problems: _Problems
+) -> str | _Invalid:
+    ok = True
+
+    def replace(match: re.Match[str]) -> str:
+        nonlocal ok
+        found = match.group(0)
+        if found == "$${":
+            return "${"
+        name = match.group(1)
+        if name is None:
+            problems.add(key, "invalid ${...} reference: use ${NAME}, or $${ for a literal ${")
+            ok = False
+            return ""
+        value = environ.get(name)
+        if value is None:
+            problems.add(key, f"environment variable {name} is not set")
+            ok = False
+            return ""
+        return value
+
+    result = _VAR_RE.sub(replace, text)
+    return result if ok else _INVALID
+
+
+def _expand(data: Any, key: str, environ: Mapping[str, str], problems: _Problems) -> Any:
+    """Return ``data`` with ``${VAR}`` replaced in every string scalar (not in mapping keys)."""
+    if isinstance(data, str):
+        return _expand_string(data, key, environ, problems)
+    if isinstance(data, dict):
+        return {k: _expand(v, _join(key, str(k)), environ, problems) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_expand(v, _index(key, i), environ, problems) for i, v in enumerate(data)]
+    return data
+
+
+# --------------------------------------------------------------------------- field readers
+
+_TOP_KEYS: Final = ("poll_interval", "timeout", "concurrency", "rate_limit", "targets")
+_TARGET_KEYS: Final = (
+    "name",
+    "region",
+    "project_id",
+    "endpoint",
+    "auth",
+    "poll_interval",
+    "timeout",
+    "concurrency",
+    "rate_limit",
+    "filters",
+)
+_FILTER_KEYS: Final = ("job_types", "queue_names", "tags")
+_AKSK_KEYS: Final = (
+    "type",
+    "access_key",
+    "secret_key",
+    "secret_key_file",
+    "security_token",
+    "security_token_file",
+)
+_PASSWORD_KEYS: Final = (
+    "type",
+    "username",
+    "password",
+    "password_file",
+    "domain_name",
+    "iam_endpoint",
+)
+_AUTH_KEYS: Final = tuple(dict.fromkeys(_AKSK_KEYS + _PASSWORD_KEYS))
+_REGION_RE: Final = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
+def _check_keys(
+    mapping: Mapping[Any, Any],
+    allowed: Sequence[str],
+    path: str,
+    problems: _Problems,
+    elsewhere: Mapping[str, str] | None = None,
+) -> None:
+    """Report non-string and unknown keys, with a hint for likely typos."""
+    for key in mapping:
+        if not isinstance(key, str):
+            problems.add(_join(path, str(key)), f"keys must be strings, not {_type_name(key)}")
+            continue
+        if key in allowed:
+            continue
+        message = "unknown key"
+        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        if close:
+            message += f' (did you mean "{close[0]}"?)'
+        elif elsewhere and key in elsewhere:
+            message += f" ({elsewhere[key]})"
+        problems.add(_join(path, key), message)
+
+
+def _mapping(value: Any, key: str, problems: _Problems) -> dict[Any, Any] | None:
+    if isinstance(value, dict):
+        return value
+    if value is not _INVALID:
+        problems.add(key, f"must be a mapping, not {_type_name(value)}")
+    return None
+
+
+def _string(
+    mapping: Mapping[Any, Any], name: str, path: str, problems: _Problems, *, required: bool
+) -> str | None:
+    """Read a string field; ``None`` when absent (reported if required) or invalid."""
+    key = _join(path, name)
+    value = mapping.get(name)
+    if value is _INVALID:
+        return None
+    if value is None:
+        if required:
+            problems.add(key, "is required")
+        return None
+    if not isinstance(value, str):
+        hint = " (quote it)" if isinstance(value, int | float | bool) else ""
+        problems.add(key, f"must be a string, not {_type_name(value)}{hint}")
+        return None
+    if not value.strip():
+        problems.add(key, "must not be empty")
+        return None
+    return value
+
+
+def _duration(
+    mapping: Mapping[Any, Any], name: str, path: str, problems: _Problems
+) -> float | None:
+    key = _join(path, name)
+    value = mapping.get(name)
+    if value is None or value is _INVALID:
+        return None
+    if not isinstance(value, str):
+        problems.add(key, f'must be a duration string like "30s", not {_type_name(value)}')
+        return None
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        problems.add(key, str(exc))
+        return None
+    if name == "poll_interval" and seconds < MIN_POLL_INTERVAL:
+        problems.add(key, f"must be at least {_format_seconds(MIN_POLL_INTERVAL)}, not {value}")
+        return None
+    if name == "timeout" and seconds <= 0:
+        problems.add(key, "must be greater than 0")
+        return None
+    return seconds
+
+
+def _concurrency(mapping: Mapping[Any, Any], path: str, problems: _Problems) -> int | None:
+    key = _join(path, "concurrency")
+    value = mapping.get("concurrency")
+    if value is None or value is _INVALID:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        problems.add(key, f"must be an integer, not {_type_name(value)}")
+        return None
+    if value < 1:
+        problems.add(key, f"must be at least 1, not {value}")
+        return None
+    return value
+
+
+def _rate_limit(mapping: Mapping[Any, Any], path: str, problems: _Problems) -> float | None:
+    key = _join(path, "rate_limit")
+    value = mapping.get("rate_limit")
+    if value is None or value is _INVALID:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        problems.add(key, f"must be a number of requests per second, not {_type_name(value)}")
+        return None
+    if not math.isfinite(value) or value <= 0:
+        problems.add(key, f"must be a finite number greater than 0, not {value}")
+        return None
+    return float(value)
+
+
+def _url(
+    mapping: Mapping[Any, Any], name: str, path: str, problems: _Problems
+) -> str | _Invalid | None:
+    """Read an optional http(s) URL without a trailing '/'; ``_INVALID`` when reported."""
+    key = _join(path, name)
+    if mapping.get(name) is None:
+        return None
+    text = _string(mapping, name, path, problems, required=False)
+    if text is None:
+        return _INVALID
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        problems.add(key, "is not a valid URL")
+        return _INVALID
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        problems.add(key, "must be an http:// or https:// URL with a host")
+        return _INVALID
+    if parts.username is not None or parts.password is not None:
+        problems.add(key, "must not contain credentials")
+        return _INVALID
+    if parts.query or parts.fragment:
+        problems.add(key, "must not have a query or fragment")
+        return _INVALID
+    return text.rstrip("/")
+
+
+def _string_list(
+    mapping: Mapping[Any, Any], name: str, path: str, problems: _Problems
+) -> tuple[str, ...]:
+    key = _join(path, name)
+    value = mapping.get(name)
+    if value is None or value is _INVALID:
+        return ()
+    if not isinstance(value, list):
+        problems.add(key, f"must be a list of strings, not {_type_name(value)}")
+        return ()
+    items: list[str] = []
+    for index, item in enumerate(value):
+        item_key = _index(key, index)
+        if item is _INVALID:
+            continue
+        if not isinstance(item, str):
+            problems.add(item_key, f"must be a string, not {_type_name(item)}")
+        elif not item.strip():
+            problems.add(item_key, "must not be empty")
+        else:
+            items.append(item)
+    return tuple(items)
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _job_type_message(job_type: str) -> str:
+    close = difflib.get_close_matches(job_type, sorted(JOB_TYPES), n=1)
+    if close:
+        return f'unknown job type {job_type!r} (did you mean "{close[0]}"?)'
+    return f"unknown job type {job_type!r}; expected one of {', '.join(sorted(JOB_TYPES))}"
+
+
+def _filters(value: Any, path: str, problems: _Problems) -> Filters:
+    if value is None:
+        return Filters()
+    mapping = _mapping(value, path, problems)
+    if mapping is None:
+        return Filters()
+    _check_keys(mapping, _FILTER_KEYS, path, problems)
+    job_types = _string_list(mapping, "job_types", path, problems)
+    raw_types = mapping.get("job_types")
+    for index, job_type in enumerate(raw_types if isinstance(raw_types, list) else ()):
+        if isinstance(job_type, str) and job_type.strip() and job_type not in JOB_TYPES:
+            problems.add(_index(_join(path, "job_types"), index), _job_type_message(job_type))
+    return Filters(
+        job_types=tuple(t for t in job_types if t in JOB_TYPES),
+        queue_names=_string_list(mapping, "queue_names", path, problems),
+        tags=_string_list(mapping, "tags", path, problems),
+    )
+
+
+def _read_secret_file(file_name: str, key: str, base_dir: Path, problems: _Problems) -> str | None:
+    """Read a secret from a file; problems name the key and path, never the content."""
+    path = Path(file_name).expanduser()
+    if not path.is_absolute():
+        path = base_dir / path
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        problems.add(key, f"cannot read {str(path)!r}: {exc.strerror or type(exc).__name__}")
+        return None
+    try:
+        text = content.decode("utf-8").rstrip()
+    except UnicodeDecodeError:
+        problems.add(key, f"{str(path)!r} is not valid UTF-8")
+        return None
+    if not text:
+        problems.add(key, f"{str(path)!r} is empty")
+        return None
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    problems: _Problems
+    environ: Mapping[str, str]
+    base_dir: Path
+
+
+def _secret(
+    mapping: Mapping[Any, Any], name: str, path: str, ctx: _Context, *, required: bool
+) -> Secret | _Invalid | None:
+    """Read ``name`` or ``name_file`` (exactly one); ``_INVALID`` when a problem was reported."""
+    file_name = f"{name}_file"
+    has_value, has_file = mapping.get(name) is not None, mapping.get(file_name) is not None
+    if has_value and has_file:
+        ctx.problems.add(_join(path, name), f"set only one of {name} and {file_name}")
+        return _INVALID
+    if has_file:
+        file_path = _string(mapping, file_name, path, ctx.problems, required=True)
+        if file_path is None:
+            return _INVALID
+        text = _read_secret_file(file_path, _join(path, file_name), ctx.base_dir, ctx.problems)
+        return _INVALID if text is None else Secret(text)
+    if not has_value and required:
+        if name not in mapping and file_name not in mapping:
+            ctx.problems.add(_join(path, name), f"is required (or {file_name})")
+        else:
+            ctx.problems.add(_join(path, name), "is required")
+        return _INVALID
+    if not has_value:
+        return None
+    text = _string(mapping, name, path, ctx.problems, required=True)
+    return _INVALID if text is None else Secret(text)
+
+
+def _env_auth(path: str, ctx: _Context) -> Auth | None:
+    access_key = ctx.environ.get(ENV_AK, "")
+    secret_key = ctx.environ.get(ENV_SK, "")
+    missing = [n for n, v in ((ENV_AK, access_key), (ENV_SK, secret_key)) if not v]
+    if missing:
+        names = " and ".join(missing)
+        verb = "is" if len(missing) == 1 else "are"
+        ctx.problems.add(path, f"auth is not set and environment {names} {verb} not set or empty")
+        return None
+    token = ctx.environ.get(ENV_SECURITY_TOKEN, "")
+    return AkSkAuth(access_key, Secret(secret_key), Secret(token) if token else None)
+
+
+def _aksk_auth(mapping: Mapping[Any, Any], path: str, ctx: _Context) -> Auth | None:
+    _check_keys(
+        mapping,
+        _AKSK_KEYS,
+        path,
+        ctx.problems,
+        {k: "set type: password to use it" for k in _PASSWORD_KEYS},
+    )
+    access_key = _string(mapping, "access_key", path, ctx.problems, required=True)
+    secret_key = _secret(mapping, "secret_key", path, ctx, required=True)
+    token = _secret(mapping, "security_token", path, ctx, required=False)
+    if access_key is None or not isinstance(secret_key, Secret) or isinstance(token, _Invalid):
+        return None
+    return AkSkAuth(access_key, secret_key, token)
+
+
+def _password_auth(
+    mapping: Mapping[Any, Any], path: str, region: str | None, ctx: _Context
+) -> Auth | None:
+    _check_keys(
+        mapping, _PASSWORD_KEYS, path, ctx.problems, {k: "only for type: aksk" for k in _AKSK_KEYS}
+    )
+    username = _string(mapping, "username", path, ctx.problems, required=True)
+    password = _secret(mapping, "password", path, ctx, required=True)
+    domain_name = _string(mapping, "domain_name", path, ctx.problems, required=True)
+    iam_endpoint = _url(mapping, "iam_endpoint", path, ctx.problems)
+    if iam_endpoint is None and region is not None:
+        iam_endpoint = f"https://iam.{region}.myhuaweicloud.com"
+    if (
+        username is None
+        or not isinstance(password, Secret)
+        or domain_name is None
+        or not isinstance(iam_endpoint, str)
+    ):
+        return None
+    return PasswordAuth(username, password, domain_name, iam_endpoint)
+
+
+def _auth(value: Any, path: str, region: str | None, ctx: _Context) -> Auth | None:
+    if value is None:
+        return _env_auth(path, ctx)
+    mapping = _mapping(value, path, ctx.problems)
+    if mapping is None:
+        return None
+    auth_type = mapping.get("type", "aksk")
+    if auth_type is _INVALID:
+        return None
+    if auth_type == "aksk":
+        return _aksk_auth(mapping, path, ctx)
+    if auth_type == "password":
+        return _password_auth(mapping, path, region, ctx)
+    if isinstance(auth_type, str):
+        ctx.problems.add(_join(path, "type"), f'must be "aksk" or "password", not {auth_type!r}')
+    else:
+        ctx.problems.add(_join(path, "type"), f"must be a string, not {_type_name(auth_type)}")
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    """The tunables a target inherits from the top level; ``None`` = not set here."""
+
+    poll_interval: float | None = None
+    timeout: float | None = None
+    concurrency: int | None = None
+    rate_limit: float | None = None
+
+    @classmethod
+    def read(cls, mapping: Mapping[Any, Any], path: str, problems: _Problems) -> _Settings:
+        return cls(
+            poll_interval=_duration(mapping, "poll_interval", path, problems),
+            timeout=_duration(mapping, "timeout", path, problems),
+            concurrency=_concurrency(mapping, path, problems),
+            rate_limit=_rate_limit(mapping, path, problems),
+        )
+
+    def over(self, base: _Settings) -> _Settings:
+        """These settings, falling back to ``base`` for what is not set."""
+        return _Settings(
+            poll_interval=_first(self.poll_interval, base.poll_interval),
+            timeout=_first(self.timeout, base.timeout),
+            concurrency=_first(self.concurrency, base.concurrency),
+            rate_limit=_first(self.rate_limit, base.rate_limit),
+        )
+
+
+def _first(value: Any, default: Any) -> Any:
+    return default if value is None else value
+
+
+_DEFAULTS: Final = _Settings(
+    DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT, DEFAULT_CONCURRENCY, DEFAULT_RATE_LIMIT
+)
+
+
+def _check_timeout(
+    mapping: Mapping[Any, Any], path: str, effective: _Settings, problems: _Problems
+) -> bool:
+    """Check timeout < poll_interval; report on whichever of the two ``mapping`` sets."""
+    poll, timeout = effective.poll_interval, effective.timeout
+    if poll is None or timeout is None or timeout < poll:
+        return True
+    if mapping.get("timeout") is not None:
+        key = _join(path, "timeout")
+    elif mapping.get("poll_interval") is not None:
+        key = _join(path, "poll_interval")
+    else:
+        return False  # inherited: reported where it was set
+    problems.add(
+        key,
+        f"timeout ({_format_seconds(timeout)}) must be shorter than "
+        f"poll_interval ({_format_seconds(poll)})",
+    )
+    return False
+
+
+def _target(
+    mapping: dict[Any, Any], path: str, inherited: _Settings, ctx: _Context
+) -> TargetConfig | None:
+    problems = ctx.problems
+    elsewhere = {k: "it belongs under filters" for k in _FILTER_KEYS}
+    elsewhere |= {k: "it belongs under auth" for k in _AUTH_KEYS}
+    _check_keys(mapping, _TARGET_KEYS, path, problems, elsewhere)
+    name = _string(mapping, "name", path, problems, required=True)
+    region = _string(mapping, "region", path, problems, required=True)
+    if region is not None and not _REGION_RE.fullmatch(region):
+        problems.add(
+            _join(path, "region"), "must be lowercase letters, digits and '-' (e.g. cn-north-4)"
+        )
+        region = None
+    project_id = _string(mapping, "project_id", path, problems, required=True)
+    endpoint = _url(mapping, "endpoint", path, problems)
+    if endpoint is None and region is not None:
+        endpoint = f"https://dli.{region}.myhuaweicloud.com"
+    auth = _auth(mapping.get("auth"), _join(path, "auth"), region, ctx)
+    settings = _Settings.read(mapping, path, problems).over(inherited)
+    timeout_ok = _check_timeout(mapping, path, settings, problems)
+    filters = _filters(mapping.get("filters"), _join(path, "filters"), problems)
+    if (
+        name is None
+        or region is None
+        or project_id is None
+        or not isinstance(endpoint, str)
+        or auth is None
+        or not timeout_ok
+    ):
+        return None
+    return TargetConfig(
+        name=name,
+        region=region,
+        project_id=project_id,
+        endpoint=endpoint,
+        auth=auth,
+        poll_interval=_first(settings.poll_interval, DEFAULT_POLL_INTERVAL),
+        timeout=_first(settings.timeout, DEFAULT_TIMEOUT),
+        concurrency=_first(settings.concurrency, DEFAULT_CONCURRENCY),
+        rate_limit=_first(settings.rate_limit, DEFAULT_RATE_LIMIT),
+        filters=filters,
+    )
+
+
+def _targets(value: Any, inherited: _Settings, ctx: _Context) -> list[TargetConfig]:
+    problems = ctx.problems
+    if value is _INVALID:
+        return []
+    if value is None:
+        problems.add("targets", "is required (a list of targets)")
+        return []
+    if not isinstance(value, list):
+        problems.add("targets", f"must be a list, not {_type_name(value)}")
+        return []
+    if not value:
+        problems.add("targets", "must list at least one target")
+        return []
+    targets: list[TargetConfig] = []
+    first_seen: dict[str, int] = {}
+    for index, item in enumerate(value):
+        path = _index("targets", index)
+        mapping = _mapping(item, path, problems)
+        if mapping is None:
+            continue
+        name = mapping.get("name")
+        if isinstance(name, str) and name.strip():
+            if name in first_seen:
+                problems.add(
+                    _join(path, "name"),
+                    f"duplicate target name {name!r} (also targets[{first_seen[name]}])",
+                )
+            else:
+                first_seen[name] = index
+        target = _target(mapping, path, inherited, ctx)
+        if target is not None:
+            targets.append(target)
+    return targets
+
+
+def _config(data: Any, ctx: _Context) -> list[TargetConfig]:
+    problems = ctx.problems
+    if data is None:
+        problems.add("", "file is empty (expected a mapping with a targets list)")
+        return []
+    if not isinstance(data, dict):
+        problems.add("", f"top level must be a mapping, not {_type_name(data)}")
+        return []
+    elsewhere = {k: "it belongs under an entry of targets" for k in _TARGET_KEYS}
+    _check_keys(data, _TOP_KEYS, "", problems, elsewhere)
+    top = _Settings.read(data, "", problems)
+    _check_timeout(data, "", top.over(_DEFAULTS), problems)
+    return _targets(data.get("targets"), top.over(_DEFAULTS), ctx)
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def _load_yaml(text: str, problems: _Problems) -> Any:
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        for key, line in loader.duplicate_keys(node):
+            problems.add(key, f"duplicate key (line {line})")
+        return loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        problems.add("", _yaml_message(exc))
+        return _INVALID
+    finally:
+        loader.dispose()
+
+
+def parse_config(
+    text: str,
+    source: str,
+    environ: Mapping[str, str] | None = None,
+    *,
+    base_dir: str | os.PathLike[str] | None = None,
+) -> Config:
+    """Parse and validate config ``text``; ``source`` names it in problems.
+
+    ``environ`` (default :data:`os.environ`) supplies ``${VAR}`` values and the AK/SK fallback.
+    Relative ``*_file`` paths are resolved against ``base_dir`` (default: the working directory).
+    Raises :class:`ConfigError` listing every problem found.
+    """
+    problems = _Problems(source)
+    ctx = _Context(
+        problems=problems,
+        environ=os.environ if environ is None else environ,
+        base_dir=Path(base_dir) if base_dir is not None else Path(),
+    )
+    data = _load_yaml(text, problems)
+    targets: list[TargetConfig] = []
+    if data is not _INVALID:
+        data = _expand(data, "", ctx.environ, problems)
+        targets = _config(data, ctx)
+    if problems.items:
+        raise ConfigError(problems.items)
+    return Config(targets=tuple(targets), source=source)
+
+
+def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
+    """Read and validate the config file at ``path`` (blocking I/O: call off the event loop).
+
+    Relative ``*_file`` paths in it are resolved against the file's directory.
+    """
+    source = os.fspath(path)
+    try:
+        raw = Path(source).read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError([ConfigProblem(source, "", f"cannot read file: {reason}")]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError([ConfigProblem(source, "", "file is not valid UTF-8")]) from None
+    return parse_config(text, source, environ, base_dir=Path(source).parent)

@@ -1,0 +1,136 @@
+"""`Poller`: one target's interval loop, turning DLI calls into immutable snapshots."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Callable
+
+from exporter.client import DliApiError, DliClient
+from exporter.config import TargetConfig
+from exporter.model import ExecuteGraph, FlinkJob, JobState, Snapshot
+
+log = logging.getLogger(__name__)
+
+#: A failed target's last good jobs are kept this many poll intervals, then dropped.
+STALE_AFTER_INTERVALS = 3
+
+
+class Poller:
+    """Polls one target on its interval and publishes a new `Snapshot` after every poll.
+
+    The loop is single-flight by construction: the next poll starts only after the previous one
+    has finished, and ticks missed while a poll overran are skipped, not queued.
+    """
+
+    def __init__(
+        self,
+        target: TargetConfig,
+        client: DliClient,
+        publish: Callable[[Snapshot], None],
+        *,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._target = target
+        self._client = client
+        self._publish = publish
+        self._clock = clock
+        self._monotonic = monotonic
+        self._snapshot = Snapshot(target=target.name)
+        self._graph_failures = 0
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The latest published snapshot (an unpolled one before the first poll ends)."""
+        return self._snapshot
+
+    async def run(self) -> None:
+        """Poll now, then on every interval tick until cancelled."""
+        interval = self._target.poll_interval
+        next_tick = self._monotonic()
+        while True:
+            await self.poll_once()
+            next_tick += interval
+            now = self._monotonic()
+            if next_tick < now:
+                next_tick += math.ceil((now - next_tick) / interval) * interval
+            await asyncio.sleep(next_tick - now)
+
+    async def poll_once(self) -> Snapshot:
+        """Run one poll and publish its snapshot; never raises except on cancellation."""
+        started = self._monotonic()
+        try:
+            jobs = await self._client.list_jobs()
+        except DliApiError as exc:
+            return self._finish_failed(started, exc.describe())
+        except Exception as exc:  # the poll loop is the boundary: count, log, carry on
+            log.exception("unexpected error while listing jobs", extra=self._fields())
+            return self._finish_failed(started, f"internal error: {type(exc).__name__}")
+        states = await self._with_execute_graphs(jobs)
+        snapshot = Snapshot(
+            target=self._target.name,
+            jobs=states,
+            up=True,
+            polled=True,
+            last_success_time=self._clock(),
+            poll_duration_seconds=self._monotonic() - started,
+        )
+        if not self._snapshot.up:
+            log.info("target is up", extra=self._fields(jobs=len(states)))
+        return self._replace(snapshot)
+
+    async def _with_execute_graphs(self, jobs: list[FlinkJob]) -> tuple[JobState, ...]:
+        limit = asyncio.Semaphore(self._target.concurrency)
+
+        async def graph_of(job: FlinkJob) -> ExecuteGraph | None:
+            if not job.is_running:
+                return None
+            async with limit:
+                try:
+                    return await self._client.execute_graph(job.job_id)
+                except DliApiError as exc:
+                    log.debug("execute-graph failed", extra=self._fields(error=exc.describe()))
+                    return None
+
+        graphs = await asyncio.gather(*(graph_of(job) for job in jobs))
+        self._note_graph_failures(
+            sum(1 for job, graph in zip(jobs, graphs, strict=True) if job.is_running and not graph)
+        )
+        return tuple(JobState(job, graph) for job, graph in zip(jobs, graphs, strict=True))
+
+    def _note_graph_failures(self, failures: int) -> None:
+        if failures and not self._graph_failures:
+            log.warning("execute-graph calls failing", extra=self._fields(failed_jobs=failures))
+        elif self._graph_failures and not failures:
+            log.info("execute-graph calls recovered", extra=self._fields())
+        self._graph_failures = failures
+
+    def _finish_failed(self, started: float, error: str) -> Snapshot:
+        previous = self._snapshot
+        if previous.up or previous.last_error != error:
+            log.warning("target is down", extra=self._fields(error=error))
+        keep = previous.last_success_time is not None and (
+            self._clock() - previous.last_success_time
+            < STALE_AFTER_INTERVALS * self._target.poll_interval
+        )
+        snapshot = Snapshot(
+            target=self._target.name,
+            jobs=previous.jobs if keep else (),
+            up=False,
+            polled=True,
+            last_success_time=previous.last_success_time,
+            poll_duration_seconds=self._monotonic() - started,
+            last_error=error,
+        )
+        return self._replace(snapshot)
+
+    def _replace(self, snapshot: Snapshot) -> Snapshot:
+        self._snapshot = snapshot
+        self._publish(snapshot)
+        return snapshot
+
+    def _fields(self, **fields: object) -> dict[str, object]:
+        return {"fields": {"target": self._target.name, **fields}}

@@ -1,0 +1,68 @@
+"""The exporter's own live metrics: DLI API calls and build information.
+
+Everything is registered into a registry handed to the constructor, never the global one, so
+two exporters (or two tests) can live in one process.
+"""
+
+from __future__ import annotations
+
+import platform
+import threading
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+#: Operation label values, one per kind of API call.
+OPERATIONS: Final = ("list_jobs", "execute_graph", "iam_token")
+#: Histogram buckets in seconds, from a fast cached answer to a request near its timeout.
+API_DURATION_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class ApiMetrics:
+    """Counts and times DLI/IAM API requests per target, operation and outcome."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._requests = Counter(
+            "dli_api_requests_total",
+            "DLI and IAM API requests made, by target, operation and result code "
+            "(HTTP status, or timeout or error when no usable response arrived).",
+            ("target", "operation", "code"),
+            registry=registry,
+        )
+        self._duration = Histogram(
+            "dli_api_request_duration_seconds",
+            "Time taken by DLI and IAM API requests, in seconds, retries counted separately.",
+            ("target", "operation"),
+            buckets=API_DURATION_BUCKETS,
+            registry=registry,
+        )
+        # The label sets seen per target, so forget_target can remove exactly those series.
+        self._seen: dict[str, set[tuple[str, str]]] = {}
+        self._lock = threading.Lock()
+
+    def observe(self, target: str, operation: str, code: str, seconds: float) -> None:
+        """Record one finished request: ``code`` is the HTTP status, ``timeout`` or ``error``."""
+        with self._lock:
+            self._seen.setdefault(target, set()).add((operation, code))
+            self._requests.labels(target, operation, code).inc()
+            self._duration.labels(target, operation).observe(seconds)
+
+    def forget_target(self, target: str) -> None:
+        """Remove every series of ``target`` (after it was dropped from the configuration)."""
+        with self._lock:
+            seen = self._seen.pop(target, set())
+            for operation, code in seen:
+                self._requests.remove(target, operation, code)
+            for operation in {operation for operation, _ in seen}:
+                self._duration.remove(target, operation)
+
+
+def register_build_info(registry: CollectorRegistry, version: str) -> None:
+    """Publish ``dli_exporter_build_info{version, python_version} 1`` into ``registry``."""
+    info = Gauge(
+        "dli_exporter_build_info",
+        "Always 1; labels give the exporter version and the Python version running it.",
+        ("version", "python_version"),
+        registry=registry,
+    )
+    info.labels(version, platform.python_version()).set(1)

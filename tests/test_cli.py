@@ -1,0 +1,192 @@
+"""The command line as a user runs it: real processes, real sockets, exit codes and logs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiohttp
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.cli import parse_listen_address
+from exporter.simulator import Simulator
+from tests.conftest import ACCESS_KEY, PROJECT, SECRET_KEY
+
+EXPORTER = [sys.executable, "-m", "exporter"]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*EXPORTER, *args], check=False, capture_output=True, text=True, timeout=60
+    )
+
+
+def write_config(tmp_path: Path, endpoint: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        f"""
+poll_interval: 60s
+targets:
+  - name: sim
+    region: cn-north-4
+    project_id: {PROJECT}
+    endpoint: {endpoint}
+    auth:
+      access_key: {ACCESS_KEY}
+      secret_key: {SECRET_KEY}
+"""
+    )
+    return path
+
+
+def test_config_check_accepts_a_good_file(tmp_path: Path) -> None:
+    path = write_config(tmp_path, "http://127.0.0.1:9")
+
+    result = run("--config.check", "--config.file", str(path))
+
+    assert result.returncode == 0, result.stderr
+    assert "OK (1 targets)" in result.stdout
+
+
+def test_config_check_names_file_key_and_problem(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "targets:\n  - name: x\n    region: cn-north-4\n    project_id: p\n    timout: 5s\n"
+    )
+
+    result = run("--config.check", "--config.file", str(path))
+
+    assert result.returncode == 2
+    assert str(path) in result.stderr
+    assert "targets[0].timout" in result.stderr
+
+
+def test_a_bad_config_stops_the_exporter_before_it_listens(tmp_path: Path) -> None:
+    result = run("--config.file", str(tmp_path / "missing.yaml"))
+
+    assert result.returncode == 2
+    assert "missing.yaml" in result.stderr
+
+
+def test_a_bad_listen_address_is_rejected() -> None:
+    result = run("--demo", "--web.listen-address", "localhost")
+
+    assert result.returncode == 2
+    assert "--web.listen-address" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [(":9469", (None, 9469)), ("127.0.0.1:0", ("127.0.0.1", 0)), ("[::1]:80", ("::1", 80))],
+)
+def test_listen_address_forms(address: str, expected: tuple[str | None, int]) -> None:
+    assert parse_listen_address(address) == expected
+
+
+@asynccontextmanager
+async def exporter_process(
+    *args: str,
+) -> AsyncIterator[tuple[str, asyncio.subprocess.Process, list[str]]]:
+    """Start the exporter on an ephemeral port; yields its URL, the process and its log lines."""
+    process = await asyncio.create_subprocess_exec(
+        *EXPORTER,
+        "--web.listen-address",
+        "127.0.0.1:0",
+        "--log.format",
+        "json",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    lines: list[str] = []
+    url = ""
+    async with asyncio.timeout(20):
+        while not url:
+            line = (await process.stderr.readline()).decode()
+            assert line, f"exporter exited early: {lines}"
+            lines.append(line)
+            event = json.loads(line)
+            if event["msg"] == "listening":
+                url = event["address"]
+
+    async def drain() -> None:
+        assert process.stderr is not None
+        async for raw in process.stderr:
+            lines.append(raw.decode())
+
+    drainer = asyncio.create_task(drain())
+    try:
+        yield url, process, lines
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await process.wait()
+        await drainer
+
+
+async def scrape_when_ready(url: str) -> str:
+    async with aiohttp.ClientSession() as session:
+        async with asyncio.timeout(10):
+            while True:
+                async with session.get(f"{url}/-/ready") as resp:
+                    if resp.status == 200:
+                        break
+                await asyncio.sleep(0.05)
+        async with session.get(f"{url}/metrics") as resp:
+            return await resp.text()
+
+
+async def stop(process: asyncio.subprocess.Process) -> int:
+    process.send_signal(signal.SIGTERM)
+    async with asyncio.timeout(5):
+        return await process.wait()
+
+
+async def test_exporter_serves_the_simulator_and_never_logs_the_secret(
+    tmp_path: Path, simulator: Simulator, sim_url: str
+) -> None:
+    job = simulator.add_job(PROJECT, status="job_running")
+    config = write_config(tmp_path, sim_url)
+
+    async with exporter_process("--config.file", str(config), "--log.level", "debug") as (
+        url,
+        process,
+        lines,
+    ):
+        text = await scrape_when_ready(url)
+        assert await stop(process) == 0
+
+    ids = {
+        s.labels["job_id"]
+        for f in text_string_to_metric_families(text)
+        if f.name == "dli_job_info"
+        for s in f.samples
+    }
+    assert ids == {str(job.job_id)}
+    logs = "".join(lines)
+    assert '"msg": "shutting down"' in logs
+    assert SECRET_KEY not in logs and SECRET_KEY not in text
+
+
+async def test_demo_serves_jobs_in_several_statuses_within_ten_seconds() -> None:
+    async with exporter_process("--demo") as (url, process, _lines):
+        text = await scrape_when_ready(url)
+        assert await stop(process) == 0
+
+    statuses = {
+        s.labels["status"]
+        for f in text_string_to_metric_families(text)
+        if f.name == "dli_job_status"
+        for s in f.samples
+        if s.value == 1
+    }
+    assert len(statuses) >= 3, statuses
+    assert "job_running" in statuses

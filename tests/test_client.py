@@ -1,0 +1,227 @@
+"""DliClient against the simulator over real HTTP: paging, filters, errors, observations."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from exporter.auth import AkSkCredentials
+from exporter.client import EXECUTE_GRAPH, LIST_JOBS, PAGE_SIZE, DliApiError, DliClient
+from exporter.config import Filters
+from exporter.secret import Secret
+from exporter.simulator import Simulator
+from tests.conftest import PROJECT, make_client, make_target
+
+
+def list_requests(simulator: Simulator) -> list[dict[str, str]]:
+    return [dict(r.query) for r in simulator.request_log if r.operation == "list_jobs"]
+
+
+@pytest.mark.parametrize("count", [0, 1, 100, 101, 250])
+async def test_list_jobs_pages_through_everything(
+    count: int, simulator: Simulator, sim_url: str, session: aiohttp.ClientSession
+) -> None:
+    created = {simulator.add_job(PROJECT).job_id for _ in range(count)}
+    client = make_client(session, make_target("t", sim_url))
+
+    jobs = await client.list_jobs()
+
+    assert sorted(job.job_id for job in jobs) == sorted(created)
+    queries = list_requests(simulator)
+    assert len(queries) == max(1, math.ceil(count / PAGE_SIZE))
+    assert sorted(int(q["offset"]) for q in queries) == [PAGE_SIZE * i for i in range(len(queries))]
+    assert all(q["limit"] == "100" and q["show_detail"] == "true" for q in queries)
+
+
+async def test_list_jobs_passes_single_filters_to_the_api(
+    simulator: Simulator, sim_url: str, session: aiohttp.ClientSession
+) -> None:
+    simulator.add_job(PROJECT, job_type="flink_jar_job", queue_name="q1")
+    wanted = simulator.add_job(PROJECT, job_type="flink_sql_job", queue_name="q1")
+    simulator.add_job(PROJECT, job_type="flink_sql_job", queue_name="q2")
+    target = make_target(
+        "t", sim_url, filters=Filters(job_types=("flink_sql_job",), queue_names=("q1",))
+    )
+
+    jobs = await make_client(session, target).list_jobs()
+
+    assert [job.job_id for job in jobs] == [wanted.job_id]
+    (query,) = list_requests(simulator)
+    assert query["job_type"] == "flink_sql_job"
+    assert query["queue_name"] == "q1"
+
+
+async def test_several_job_types_are_filtered_locally(
+    simulator: Simulator, sim_url: str, session: aiohttp.ClientSession
+) -> None:
+    jar = simulator.add_job(PROJECT, job_type="flink_jar_job")
+    sql = simulator.add_job(PROJECT, job_type="flink_sql_job")
+    simulator.add_job(PROJECT, job_type="flink_opensource_sql_job")
+    target = make_target(
+        "t", sim_url, filters=Filters(job_types=("flink_jar_job", "flink_sql_job"))
+    )
+
+    jobs = await make_client(session, target).list_jobs()
+
+    assert sorted(job.job_id for job in jobs) == sorted([jar.job_id, sql.job_id])
+    assert "job_type" not in list_requests(simulator)[0]
+
+
+async def test_list_jobs_reads_the_detail_fields(
+    simulator: Simulator, sim_url: str, session: aiohttp.ClientSession
+) -> None:
+    sim_job = simulator.add_job(
+        PROJECT, name='odd "name" ✓', status="job_running", cu_number=7, parallel_number=3
+    )
+
+    (job,) = await make_client(session, make_target("t", sim_url)).list_jobs()
+
+    assert job.job_id == sim_job.job_id
+    assert job.name == 'odd "name" ✓'
+    assert job.status == "job_running"
+    assert job.config.cu_number == 7
+    assert job.config.parallel_number == 3
+    assert job.restart_times == sim_job.restart_times
+    assert job.create_time_ms == sim_job.create_time_ms
+
+
+async def test_execute_graph_of_a_running_job(
+    simulator: Simulator, sim_url: str, session: aiohttp.ClientSession
+) -> None:
+    job = simulator.add_job(PROJECT, status="job_running", flink_state="RESTARTING")
+
+    graph = await make_client(session, make_target("t", sim_url)).execute_graph(job.job_id)
+
+    assert graph.state == "RESTARTING"
+    assert graph.duration_ms is not None
+
+
+async def test_execute_graph_of_a_stopped_job_is_an_api_error(
+    simulator: Simulator, sim_url: str, session: aiohttp.ClientSession
+) -> None:
+    job = simulator.add_job(PROJECT, status="job_cancel_success")
+
+    with pytest.raises(DliApiError) as caught:
+        await make_client(session, make_target("t", sim_url)).execute_graph(job.job_id)
+
+    assert caught.value.status == 400
+    assert caught.value.code == "400"
+    assert caught.value.error_code
+
+
+async def test_wrong_secret_key_gives_the_gateway_error(
+    simulator: Simulator, sim_url: str, session: aiohttp.ClientSession
+) -> None:
+    client = DliClient(
+        session,
+        endpoint=sim_url,
+        project_id=PROJECT,
+        credentials=AkSkCredentials("TESTAKEXAMPLE0000001", Secret("wrong-secret")),
+        timeout=5,
+    )
+    with pytest.raises(DliApiError) as caught:
+        await client.list_jobs()
+
+    assert caught.value.status == 401
+    assert caught.value.error_code == "APIG.0301"
+    assert "wrong-secret" not in str(caught.value)
+
+
+async def test_every_attempt_is_observed(
+    simulator: Simulator, sim_url: str, session: aiohttp.ClientSession
+) -> None:
+    running = simulator.add_job(PROJECT, status="job_running")
+    stopped = simulator.add_job(PROJECT, status="job_finish")
+    seen: list[tuple[str, str]] = []
+    client = make_client(
+        session, make_target("t", sim_url), observe=lambda op, code, _s: seen.append((op, code))
+    )
+
+    await client.list_jobs()
+    await client.execute_graph(running.job_id)
+    with pytest.raises(DliApiError):
+        await client.execute_graph(stopped.job_id)
+
+    assert seen == [(LIST_JOBS, "200"), (EXECUTE_GRAPH, "200"), (EXECUTE_GRAPH, "400")]
+
+
+async def test_timeout_is_reported_as_timeout(
+    simulator: Simulator, sim_url: str, session: aiohttp.ClientSession
+) -> None:
+    simulator.latency = 1.0
+    seen: list[str] = []
+    client = make_client(
+        session,
+        make_target("t", sim_url, timeout=0.05),
+        observe=lambda _o, code, _s: seen.append(code),
+    )
+
+    with pytest.raises(DliApiError) as caught:
+        await client.list_jobs()
+
+    assert caught.value.code == "timeout"
+    assert seen == ["timeout"]
+
+
+# A stand-in for a misbehaving proxy or gateway in front of DLI.
+BROKEN_RESPONSES = {
+    "/html": (502, "text/html", b"<html><body><h1>502 Bad Gateway</h1>nginx</body></html>"),
+    "/notjson": (200, "application/json", b'{"is_success": "true", "job_list": {"total'),
+    "/wrongshape": (200, "application/json", b'{"is_success": "true", "job_list": []}'),
+    "/camel": (403, "application/json", b'{"errorCode": "DLI.0003", "errorMsg": "Forbidden"}'),
+    "/failed": (200, "application/json", b'{"is_success": false, "message": "busy"}'),
+}
+
+
+@pytest.fixture
+async def broken_url() -> AsyncIterator[str]:
+    async def handler(request: web.Request) -> web.Response:
+        prefix = "/" + request.path.split("/")[1]
+        status, content_type, body = BROKEN_RESPONSES[prefix]
+        return web.Response(status=status, body=body, content_type=content_type)
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    yield f"http://{host}:{port}"
+    await runner.cleanup()
+
+
+@pytest.mark.parametrize(
+    ("prefix", "code", "error_code", "message_part"),
+    [
+        ("/html", "502", None, "502 Bad Gateway nginx"),
+        ("/notjson", "error", None, "not JSON"),
+        ("/wrongshape", "error", None, "job_list"),
+        ("/camel", "403", "DLI.0003", "Forbidden"),
+        ("/failed", "error", None, "busy"),
+    ],
+)
+async def test_unusable_responses_become_typed_errors(
+    prefix: str,
+    code: str,
+    error_code: str | None,
+    message_part: str,
+    broken_url: str,
+    session: aiohttp.ClientSession,
+) -> None:
+    seen: list[str] = []
+    client = make_client(
+        session, make_target("t", broken_url + prefix), observe=lambda _o, c, _s: seen.append(c)
+    )
+
+    with pytest.raises(DliApiError) as caught:
+        await client.list_jobs()
+
+    assert caught.value.code == code
+    assert caught.value.error_code == error_code
+    assert message_part in caught.value.error_msg
+    assert seen[-1] == code

@@ -1,0 +1,850 @@
+"""Tests for exporter.config: good and bad config tables, env expansion, secrets, the example."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exporter.config import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_RATE_LIMIT,
+    DEFAULT_TIMEOUT,
+    AkSkAuth,
+    Config,
+    ConfigError,
+    ConfigProblem,
+    Filters,
+    PasswordAuth,
+    TargetConfig,
+    load_config,
+    parse_config,
+    parse_duration,
+)
+from exporter.secret import Secret
+
+REPO = Path(__file__).resolve().parent.parent
+ENV_SK = "env-sk-VERY-SECRET"
+ENV = {"HUAWEICLOUD_SDK_AK": "env-ak", "HUAWEICLOUD_SDK_SK": ENV_SK}
+
+# A minimal valid target, used as the base of the tables below.
+TARGET = "name: t\n    region: cn-north-4\n    project_id: p1\n"
+
+
+def parse(text: str, env: dict[str, str] | None = None, **kwargs: Any) -> Config:
+    return parse_config(textwrap.dedent(text), "test.yaml", ENV if env is None else env, **kwargs)
+
+
+def problems_of(text: str, env: dict[str, str] | None = None, **kwargs: Any) -> list[ConfigProblem]:
+    with pytest.raises(ConfigError) as info:
+        parse(text, env, **kwargs)
+    return list(info.value.problems)
+
+
+def one_target(body: str, top: str = "") -> str:
+    """A config with ``top`` keys and one target made of TARGET plus ``body`` (4-space indented)."""
+    return f"{top}targets:\n  - {TARGET}" + textwrap.indent(textwrap.dedent(body), "    ")
+
+
+# --------------------------------------------------------------------------- durations
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("30s", 30.0),
+        ("5m", 300.0),
+        ("1h", 3600.0),
+        ("500ms", 0.5),
+        ("1m30s", 90.0),
+        ("1h30m", 5400.0),
+        ("2d", 172800.0),
+        ("1w", 604800.0),
+        ("1y", 365 * 86400.0),
+        ("1h0m5s250ms", 3605.25),
+        ("0", 0.0),
+        ("0s", 0.0),
+    ],
+)
+def test_parse_duration_good(text: str, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "30", "1.5s", "s", "5 m", " 5m", "5m ", "-5s", "30sec", "1s1m", "5m5m", "1H", "٣s", "ms"],
+)
+def test_parse_duration_bad(text: str) -> None:
+    with pytest.raises(ValueError, match="invalid duration"):
+        parse_duration(text)
+
+
+# --------------------------------------------------------------------------- good configs
+
+GOOD: list[tuple[str, str, dict[str, Any]]] = [
+    (
+        "minimal",
+        one_target(""),
+        {
+            "name": "t",
+            "region": "cn-north-4",
+            "project_id": "p1",
+            "endpoint": "https://dli.cn-north-4.myhuaweicloud.com",
+            "auth": AkSkAuth("env-ak", Secret(ENV_SK)),
+            "poll_interval": DEFAULT_POLL_INTERVAL,
+            "timeout": DEFAULT_TIMEOUT,
+            "concurrency": DEFAULT_CONCURRENCY,
+            "rate_limit": DEFAULT_RATE_LIMIT,
+            "filters": Filters(),
+        },
+    ),
+    (
+        "top-level defaults apply",
+        one_target("", "poll_interval: 2m\ntimeout: 500ms\nconcurrency: 3\nrate_limit: 2.5\n"),
+        {"poll_interval": 120.0, "timeout": 0.5, "concurrency": 3, "rate_limit": 2.5},
+    ),
+    (
+        "target overrides top level",
+        one_target(
+            "poll_interval: 1m30s\ntimeout: 20s\nconcurrency: 1\nrate_limit: 100\n",
+            "poll_interval: 2m\ntimeout: 5s\nconcurrency: 3\nrate_limit: 2.5\n",
+        ),
+        {"poll_interval": 90.0, "timeout": 20.0, "concurrency": 1, "rate_limit": 100.0},
+    ),
+    (
+        "integer rate_limit becomes float",
+        one_target("rate_limit: 7\n"),
+        {"rate_limit": 7.0},
+    ),
+    (
+        "endpoint trailing slash removed",
+        one_target("endpoint: http://127.0.0.1:8080/\n"),
+        {"endpoint": "http://127.0.0.1:8080"},
+    ),
+    (
+        "endpoint with path prefix",
+        one_target("endpoint: https://proxy.example.com/dli/\n"),
+        {"endpoint": "https://proxy.example.com/dli"},
+    ),
+    (
+        "explicit aksk with security token",
+        one_target(
+            """\
+            auth:
+              type: aksk
+              access_key: AK1
+              secret_key: SK1
+              security_token: TOKEN1
+            """
+        ),
+        {"auth": AkSkAuth("AK1", Secret("SK1"), Secret("TOKEN1"))},
+    ),
+    (
+        "aksk without type",
+        one_target("auth: {access_key: AK1, secret_key: SK1}\n"),
+        {"auth": AkSkAuth("AK1", Secret("SK1"), None)},
+    ),
+    (
+        "password auth with default iam endpoint",
+        one_target(
+            """\
+            auth:
+              type: password
+              username: bob
+              password: pw
+              domain_name: acme
+            """
+        ),
+        {
+            "auth": PasswordAuth(
+                "bob", Secret("pw"), "acme", "https://iam.cn-north-4.myhuaweicloud.com"
+            )
+        },
+    ),
+    (
+        "password auth with iam endpoint",
+        one_target(
+            "auth: {type: password, username: bob, password: pw, domain_name: acme,"
+            " iam_endpoint: 'https://iam.example.com/'}\n"
+        ),
+        {"auth": PasswordAuth("bob", Secret("pw"), "acme", "https://iam.example.com")},
+    ),
+    (
+        "filters",
+        one_target(
+            """\
+            filters:
+              job_types:
+                [flink_sql_job, flink_opensource_sql_job, flink_jar_job, flink_sql_edge_job]
+              queue_names: [q1, q2]
+              tags: [k=v]
+            """
+        ),
+        {
+            "filters": Filters(
+                job_types=(
+                    "flink_sql_job",
+                    "flink_opensource_sql_job",
+                    "flink_jar_job",
+                    "flink_sql_edge_job",
+                ),
+                queue_names=("q1", "q2"),
+                tags=("k=v",),
+            )
+        },
+    ),
+    (
+        "empty filters and null sections",
+        one_target("filters: {}\nauth:\nendpoint:\n"),
+        {"filters": Filters(), "auth": AkSkAuth("env-ak", Secret(ENV_SK))},
+    ),
+    (
+        "null filter lists",
+        one_target("filters: {job_types: , tags: []}\n"),
+        {"filters": Filters()},
+    ),
+    (
+        "unicode name",
+        "targets:\n  - {name: 'prod 北京', region: cn-north-4, project_id: p}\n",
+        {"name": "prod 北京"},
+    ),
+    (
+        "yaml anchors and merge keys",
+        """\
+        targets:
+          - &base {name: a, region: cn-north-4, project_id: p, timeout: 3s}
+          - {<<: *base, name: b}
+        """,
+        {"timeout": 3.0},
+    ),
+    (
+        "timeout just below poll_interval",
+        one_target("poll_interval: 1s\ntimeout: 999ms\n"),
+        {"poll_interval": 1.0, "timeout": 0.999},
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), [g[1:] for g in GOOD], ids=[g[0] for g in GOOD])
+def test_good_configs(text: str, expected: dict[str, Any]) -> None:
+    config = parse(text)
+    target = config.targets[0]
+    assert {k: getattr(target, k) for k in expected} == expected
+    assert config.source == "test.yaml"
+
+
+def test_defaults_build_whole_target() -> None:
+    config = parse(one_target(""))
+    assert config == Config(
+        targets=(
+            TargetConfig(
+                name="t",
+                region="cn-north-4",
+                project_id="p1",
+                endpoint="https://dli.cn-north-4.myhuaweicloud.com",
+                auth=AkSkAuth("env-ak", Secret(ENV_SK), None),
+                poll_interval=60.0,
+                timeout=10.0,
+                concurrency=8,
+                rate_limit=20.0,
+                filters=Filters(),
+            ),
+        ),
+        source="test.yaml",
+    )
+    assert isinstance(config.targets[0].poll_interval, float)
+
+
+def test_env_auth_uses_security_token() -> None:
+    env = {**ENV, "HUAWEICLOUD_SDK_SECURITY_TOKEN": "tok"}
+    assert parse(one_target(""), env).targets[0].auth == AkSkAuth(
+        "env-ak", Secret(ENV_SK), Secret("tok")
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK are not set or empty"),
+        ({"HUAWEICLOUD_SDK_AK": "ak"}, "environment HUAWEICLOUD_SDK_SK is not set or empty"),
+        ({"HUAWEICLOUD_SDK_AK": "ak", "HUAWEICLOUD_SDK_SK": ""}, "HUAWEICLOUD_SDK_SK is not set"),
+    ],
+)
+def test_missing_auth_and_env(env: dict[str, str], message: str) -> None:
+    problems = problems_of(one_target(""), env)
+    assert [p.key for p in problems] == ["targets[0].auth"]
+    assert message in problems[0].message
+
+
+def test_several_targets_keep_order_and_inherit() -> None:
+    config = parse(
+        """\
+        poll_interval: 15s
+        targets:
+          - {name: a, region: cn-north-4, project_id: p}
+          - {name: b, region: ap-southeast-1, project_id: q, poll_interval: 20s}
+        """
+    )
+    assert [(t.name, t.region, t.poll_interval) for t in config.targets] == [
+        ("a", "cn-north-4", 15.0),
+        ("b", "ap-southeast-1", 20.0),
+    ]
+    assert config.targets[1].endpoint == "https://dli.ap-southeast-1.myhuaweicloud.com"
+
+
+def test_dataclasses_are_frozen() -> None:
+    target = parse(one_target("")).targets[0]
+    with pytest.raises(AttributeError):
+        target.name = "other"  # type: ignore[misc]
+
+
+# --------------------------------------------------------------------------- bad configs
+
+T0 = "targets[0]"
+
+
+def auth(body: str) -> str:
+    """One target whose auth mapping is ``{body}``."""
+    return one_target(f"auth: {{{body}}}\n")
+
+
+def replaced(old: str, new: str) -> str:
+    """The minimal one-target config with ``old`` replaced by ``new``."""
+    return one_target("").replace(old, new)
+
+
+PW = "type: password, username: u, password: p, domain_name: d"
+
+# (id, yaml, exact problem key, message fragment); each config has exactly one problem.
+BAD: list[tuple[str, str, str, str]] = [
+    ("empty file", "", "", "file is empty"),
+    ("only comments", "# nothing\n", "", "file is empty"),
+    ("top level list", "- a\n", "", "top level must be a mapping, not list"),
+    ("syntax error line", "targets:\n  - name: [a\n  - b: c\n", "", "line 3"),
+    ("tab indentation", "targets:\n\t- a\n", "", "invalid YAML at line 2"),
+    ("two documents", "targets: []\n---\ntargets: []\n", "", "expected a single document"),
+    ("custom tag", "targets: !env X\n", "", "could not determine a constructor"),
+    (
+        "duplicate top key",
+        one_target("", "poll_interval: 1m\n") + "poll_interval: 1m\n",
+        "poll_interval",
+        "duplicate key (line 6)",
+    ),
+    ("duplicate nested key", one_target("region: cn-east-3\n"), f"{T0}.region", "duplicate key"),
+    ("missing targets", "poll_interval: 30s\n", "targets", "is required"),
+    ("targets not a list", "targets: {name: a}\n", "targets", "must be a list, not mapping"),
+    ("targets empty", "targets: []\n", "targets", "at least one target"),
+    ("target not a mapping", "targets: [a]\n", T0, "must be a mapping, not string"),
+    (
+        "unknown top key",
+        one_target("", "pol_interval: 1m\n"),
+        "pol_interval",
+        'mean "poll_interval"',
+    ),
+    ("unknown top key no hint", one_target("", "zzz: 1\n"), "zzz", "unknown key"),
+    ("target key at top", one_target("", "region: x\n"), "region", "under an entry of targets"),
+    ("unknown target key", one_target("projectid: x\n"), f"{T0}.projectid", 'mean "project_id"'),
+    ("auth key on target", one_target("secret_key: x\n"), f"{T0}.secret_key", "belongs under auth"),
+    ("filter key on target", one_target("tags: []\n"), f"{T0}.tags", "belongs under filters"),
+    ("non-string key", one_target("1: x\n"), f"{T0}.1", "keys must be strings, not integer"),
+    ("missing name", "targets: [{region: cn-north-4, project_id: p}]\n", f"{T0}.name", "required"),
+    ("empty name", replaced("name: t", "name: ''"), f"{T0}.name", "must not be empty"),
+    ("blank name", replaced("name: t", "name: '  '"), f"{T0}.name", "must not be empty"),
+    ("numeric name", replaced("name: t", "name: 12"), f"{T0}.name", "not integer (quote it)"),
+    ("boolean name", replaced("name: t", "name: yes"), f"{T0}.name", "not boolean"),
+    (
+        "duplicate target name",
+        "targets:\n  - {name: a, region: cn-north-4, project_id: p}\n"
+        "  - {name: a, region: cn-north-4, project_id: q}\n",
+        "targets[1].name",
+        "duplicate target name 'a' (also targets[0])",
+    ),
+    ("missing region", "targets: [{name: a, project_id: p}]\n", f"{T0}.region", "is required"),
+    ("bad region", replaced("cn-north-4", "CN North"), f"{T0}.region", "lowercase"),
+    ("missing project_id", "targets: [{name: a, region: x}]\n", f"{T0}.project_id", "required"),
+    ("numeric project_id", replaced("p1", "0123"), f"{T0}.project_id", "quote it"),
+    ("endpoint scheme", one_target("endpoint: ftp://x.com\n"), f"{T0}.endpoint", "http:// or"),
+    ("endpoint no host", one_target("endpoint: 'https://'\n"), f"{T0}.endpoint", "with a host"),
+    (
+        "endpoint bad port",
+        one_target("endpoint: 'http://h:99999'\n"),
+        f"{T0}.endpoint",
+        "valid URL",
+    ),
+    ("endpoint creds", one_target("endpoint: 'https://u:pw@h'\n"), f"{T0}.endpoint", "credentials"),
+    ("endpoint query", one_target("endpoint: 'https://h/?a=1'\n"), f"{T0}.endpoint", "query"),
+    ("endpoint not string", one_target("endpoint: [a]\n"), f"{T0}.endpoint", "string, not list"),
+    (
+        "duration number",
+        one_target("poll_interval: 30\n"),
+        f"{T0}.poll_interval",
+        'must be a duration string like "30s", not integer',
+    ),
+    ("duration garbage", one_target("timeout: 3x\n"), f"{T0}.timeout", "invalid duration '3x'"),
+    ("top duration garbage", one_target("", "poll_interval: soon\n"), "poll_interval", "invalid"),
+    (
+        "poll_interval too small",
+        one_target("poll_interval: 999ms\ntimeout: 1ms\n"),
+        f"{T0}.poll_interval",
+        "must be at least 1s, not 999ms",
+    ),
+    ("timeout zero", one_target("timeout: 0s\n"), f"{T0}.timeout", "must be greater than 0"),
+    (
+        "timeout equals poll",
+        one_target("poll_interval: 10s\n"),
+        f"{T0}.poll_interval",
+        "timeout (10s) must be shorter than poll_interval (10s)",
+    ),
+    (
+        "timeout above poll",
+        one_target("timeout: 2m\n"),
+        f"{T0}.timeout",
+        "timeout (120s) must be shorter than poll_interval (60s)",
+    ),
+    (
+        "timeout above poll, fractions",
+        one_target("poll_interval: 1s\ntimeout: 1s500ms\n"),
+        f"{T0}.timeout",
+        "timeout (1.5s) must be shorter than poll_interval (1s)",
+    ),
+    (
+        "top timeout above top poll",
+        one_target("", "poll_interval: 5s\ntimeout: 5s\n"),
+        "timeout",
+        "must be shorter than poll_interval (5s)",
+    ),
+    (
+        "top poll below default timeout",
+        one_target("", "poll_interval: 5s\n"),
+        "poll_interval",
+        "timeout (10s) must be shorter",
+    ),
+    ("concurrency zero", one_target("concurrency: 0\n"), f"{T0}.concurrency", "at least 1"),
+    ("concurrency bool", one_target("concurrency: on\n"), f"{T0}.concurrency", "not boolean"),
+    ("concurrency float", one_target("concurrency: 2.0\n"), f"{T0}.concurrency", "not number"),
+    ("concurrency string", one_target("concurrency: '4'\n"), f"{T0}.concurrency", "not string"),
+    ("rate_limit zero", one_target("rate_limit: 0\n"), f"{T0}.rate_limit", "greater than 0"),
+    ("rate_limit negative", one_target("", "rate_limit: -1.5\n"), "rate_limit", "greater than 0"),
+    ("rate_limit inf", one_target("rate_limit: .inf\n"), f"{T0}.rate_limit", "finite"),
+    ("rate_limit nan", one_target("rate_limit: .nan\n"), f"{T0}.rate_limit", "finite"),
+    ("rate_limit bool", one_target("rate_limit: false\n"), f"{T0}.rate_limit", "not boolean"),
+    ("filters not mapping", one_target("filters: [a]\n"), f"{T0}.filters", "mapping, not list"),
+    (
+        "unknown filter",
+        one_target("filters: {job_type: [flink_sql_job]}\n"),
+        f"{T0}.filters.job_type",
+        'did you mean "job_types"',
+    ),
+    (
+        "filter list a string",
+        one_target("filters: {job_types: flink_sql_job}\n"),
+        f"{T0}.filters.job_types",
+        "must be a list of strings, not string",
+    ),
+    (
+        "filter item not string",
+        one_target("filters: {queue_names: [q, 3]}\n"),
+        f"{T0}.filters.queue_names[1]",
+        "must be a string, not integer",
+    ),
+    (
+        "filter item empty",
+        one_target("filters: {tags: ['']}\n"),
+        f"{T0}.filters.tags[0]",
+        "must not be empty",
+    ),
+    (
+        "unknown job type hint",
+        one_target("filters: {job_types: [flink_sql_job, flink_jar]}\n"),
+        f"{T0}.filters.job_types[1]",
+        "unknown job type 'flink_jar' (did you mean \"flink_jar_job\"?)",
+    ),
+    (
+        "unknown job type",
+        one_target("filters: {job_types: [spark]}\n"),
+        f"{T0}.filters.job_types[0]",
+        "expected one of flink_jar_job, flink_opensource_sql_job",
+    ),
+    ("auth not mapping", one_target("auth: aksk\n"), f"{T0}.auth", "mapping, not string"),
+    ("auth bad type", auth("type: token"), f"{T0}.auth.type", 'must be "aksk" or "password"'),
+    ("auth type not string", auth("type: 1"), f"{T0}.auth.type", "string, not integer"),
+    ("aksk missing access_key", auth("secret_key: s"), f"{T0}.auth.access_key", "is required"),
+    (
+        "aksk missing secret",
+        auth("access_key: a"),
+        f"{T0}.auth.secret_key",
+        "is required (or secret_key_file)",
+    ),
+    ("aksk null secret", auth("access_key: a, secret_key: "), f"{T0}.auth.secret_key", "required"),
+    (
+        "aksk both secret forms",
+        auth("access_key: a, secret_key: s, secret_key_file: /f"),
+        f"{T0}.auth.secret_key",
+        "set only one of secret_key and secret_key_file",
+    ),
+    (
+        "aksk both token forms",
+        auth("access_key: a, secret_key: s, security_token: t, security_token_file: /f"),
+        f"{T0}.auth.security_token",
+        "set only one of security_token and security_token_file",
+    ),
+    (
+        "aksk secret not string",
+        auth("access_key: a, secret_key: 123"),
+        f"{T0}.auth.secret_key",
+        "must be a string, not integer",
+    ),
+    (
+        "aksk secret empty",
+        auth("access_key: a, secret_key: ''"),
+        f"{T0}.auth.secret_key",
+        "must not be empty",
+    ),
+    (
+        "aksk typo",
+        auth("access_key: a, secret_key: s, secrt_key_file: f"),
+        f"{T0}.auth.secrt_key_file",
+        'did you mean "secret_key_file"',
+    ),
+    (
+        "password key with aksk",
+        auth("access_key: a, secret_key: s, domain_name: d"),
+        f"{T0}.auth.domain_name",
+        "set type: password to use it",
+    ),
+    (
+        "password missing domain",
+        auth("type: password, username: u, password: p"),
+        f"{T0}.auth.domain_name",
+        "is required",
+    ),
+    (
+        "password missing password",
+        auth("type: password, username: u, domain_name: d"),
+        f"{T0}.auth.password",
+        "is required (or password_file)",
+    ),
+    (
+        "password with aksk key",
+        auth(f"{PW}, access_key: a"),
+        f"{T0}.auth.access_key",
+        "only for type: aksk",
+    ),
+    (
+        "password bad iam endpoint",
+        auth(f"{PW}, iam_endpoint: iam.example.com"),
+        f"{T0}.auth.iam_endpoint",
+        "must be an http:// or https:// URL",
+    ),
+    (
+        "missing secret file",
+        auth("access_key: a, secret_key_file: /nonexistent/sk"),
+        f"{T0}.auth.secret_key_file",
+        "cannot read '/nonexistent/sk': No such file or directory",
+    ),
+    (
+        "unset variable",
+        replaced("project_id: p1", "project_id: ${NOPE}"),
+        f"{T0}.project_id",
+        "environment variable NOPE is not set",
+    ),
+    (
+        "bad reference",
+        replaced("region: cn-north-4", "region: '${1X}'"),
+        f"{T0}.region",
+        "invalid ${...} reference",
+    ),
+    (
+        "unterminated reference",
+        replaced("region: cn-north-4", "region: '${X'"),
+        f"{T0}.region",
+        "invalid ${...} reference",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "key", "fragment"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_bad_configs(text: str, key: str, fragment: str) -> None:
+    problems = problems_of(text)
+    assert [(p.key, fragment in p.message) for p in problems] == [(key, True)], problems
+    assert all(p.source == "test.yaml" for p in problems)
+
+
+def test_all_problems_reported_at_once() -> None:
+    text = """\
+    poll_interval: 30
+    targets:
+      - name: a
+        region: cn-north-4
+        project_id: p
+        concurency: 2
+        auth: {access_key: a, secret_key: "${MISSING_SK}"}
+      - name: a
+        project_id: 7
+        filters: {job_types: [flink_sql]}
+      - 42
+    """
+    problems = problems_of(text)
+    assert [p.key for p in problems] == [
+        "targets[0].auth.secret_key",
+        "poll_interval",
+        "targets[0].concurency",
+        "targets[1].name",
+        "targets[1].region",
+        "targets[1].project_id",
+        "targets[1].filters.job_types[0]",
+        "targets[2]",
+    ]
+
+
+def test_duplicate_keys_reported_with_lines_and_rest_still_validated() -> None:
+    problems = problems_of("timeout: 1s\ntimeout: 2s\ntargets:\n  - {name: a, name: b}\n")
+    assert [(p.key, p.message) for p in problems[:2]] == [
+        ("timeout", "duplicate key (line 2)"),
+        ("targets[0].name", "duplicate key (line 4)"),
+    ]
+    assert {p.key for p in problems[2:]} == {"targets[0].region", "targets[0].project_id"}
+
+
+def test_config_error_str_has_one_line_per_problem() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse("zzz: 1\ntargets: []\n")
+    assert str(info.value).splitlines() == [
+        "test.yaml: zzz: unknown key",
+        "test.yaml: targets: must list at least one target",
+    ]
+    with pytest.raises(ConfigError) as info:
+        parse("")
+    assert str(info.value) == ("test.yaml: file is empty (expected a mapping with a targets list)")
+
+
+# --------------------------------------------------------------------------- ${VAR} expansion
+
+
+def test_env_expansion_in_strings() -> None:
+    env = {**ENV, "REGION": "cn-east-3", "PID": "abc", "SUFFIX": "1"}
+    config = parse(
+        """\
+        targets:
+          - name: "t-${SUFFIX}-${SUFFIX}"
+            region: ${REGION}
+            project_id: "${PID}"
+            filters: {queue_names: ["q-${SUFFIX}", "$${SUFFIX}", "$$x", "$SUFFIX"]}
+        """,
+        env,
+    )
+    target = config.targets[0]
+    assert (target.name, target.region, target.project_id) == ("t-1-1", "cn-east-3", "abc")
+    assert target.filters.queue_names == ("q-1", "${SUFFIX}", "$$x", "$SUFFIX")
+
+
+def test_env_values_are_not_expanded_again() -> None:
+    env = {**ENV, "A": "${B}", "B": "nope"}
+    config = parse(one_target("filters: {tags: ['${A}']}\n"), env)
+    assert config.targets[0].filters.tags == ("${B}",)
+
+
+def test_env_expansion_only_in_string_scalars() -> None:
+    # An expanded value stays a string: it never turns into a number.
+    problems = problems_of(one_target("concurrency: ${N}\n"), {**ENV, "N": "4"})
+    assert [(p.key, p.message) for p in problems] == [
+        ("targets[0].concurrency", "must be an integer, not string")
+    ]
+
+
+def test_env_expansion_empty_value_is_set() -> None:
+    problems = problems_of(one_target("endpoint: '${E}'\n"), {**ENV, "E": ""})
+    assert [(p.key, p.message) for p in problems] == [("targets[0].endpoint", "must not be empty")]
+
+
+def test_env_expansion_every_unset_variable_reported() -> None:
+    problems = problems_of(
+        one_target("auth: {access_key: '${AK_X}', secret_key: '${SK_X}${SK_Y}'}\n")
+    )
+    assert [(p.key, p.message) for p in problems] == [
+        ("targets[0].auth.access_key", "environment variable AK_X is not set"),
+        ("targets[0].auth.secret_key", "environment variable SK_X is not set"),
+        ("targets[0].auth.secret_key", "environment variable SK_Y is not set"),
+    ]
+
+
+def test_environ_defaults_to_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HUAWEICLOUD_SDK_AK", "os-ak")
+    monkeypatch.setenv("HUAWEICLOUD_SDK_SK", "os-sk")
+    monkeypatch.setenv("DLI_TEST_REGION", "la-south-2")
+    text = "targets: [{name: a, region: '${DLI_TEST_REGION}', project_id: p}]\n"
+    config = parse_config(text, "x.yaml")
+    assert config.targets[0].region == "la-south-2"
+    assert config.targets[0].auth == AkSkAuth("os-ak", Secret("os-sk"))
+
+
+# --------------------------------------------------------------------------- *_file secrets
+
+
+def test_secret_files_are_read_and_stripped(tmp_path: Path) -> None:
+    (tmp_path / "sk").write_text("file-sk\n")
+    (tmp_path / "token").write_text("file-token \r\n")
+    env = {**ENV, "SK_FILE": str(tmp_path / "sk")}
+    config = parse(
+        one_target(
+            f"auth: {{access_key: a, secret_key_file: '${{SK_FILE}}',"
+            f" security_token_file: '{tmp_path / 'token'}'}}\n"
+        ),
+        env,
+    )
+    assert config.targets[0].auth == AkSkAuth("a", Secret("file-sk"), Secret("file-token"))
+
+
+def test_password_file(tmp_path: Path) -> None:
+    (tmp_path / "pw").write_text("hunter2\n")
+    config = parse(
+        one_target("auth: {type: password, username: u, password_file: pw, domain_name: d}\n"),
+        base_dir=tmp_path,
+    )
+    auth = config.targets[0].auth
+    assert isinstance(auth, PasswordAuth)
+    assert auth.password.reveal() == "hunter2"
+
+
+def test_relative_secret_file_resolves_against_config_dir(tmp_path: Path) -> None:
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "sk").write_text("rel-sk")
+    config_file = tmp_path / "dli.yaml"
+    config_file.write_text(one_target("auth: {access_key: a, secret_key_file: secrets/sk}\n"))
+    config = load_config(config_file, ENV)
+    assert config.targets[0].auth == AkSkAuth("a", Secret("rel-sk"))
+    assert config.source == str(config_file)
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [(b"", "is empty"), (b" \n", "is empty"), (b"\xff\xfesk", "is not valid UTF-8")],
+)
+def test_bad_secret_file_content(tmp_path: Path, content: bytes, fragment: str) -> None:
+    (tmp_path / "sk").write_bytes(content)
+    problems = problems_of(
+        one_target(f"auth: {{access_key: a, secret_key_file: '{tmp_path / 'sk'}'}}\n")
+    )
+    assert [p.key for p in problems] == ["targets[0].auth.secret_key_file"]
+    assert fragment in problems[0].message
+    assert str(tmp_path / "sk") in problems[0].message
+
+
+def test_secret_file_is_a_directory(tmp_path: Path) -> None:
+    problems = problems_of(one_target(f"auth: {{access_key: a, secret_key_file: '{tmp_path}'}}\n"))
+    assert [p.key for p in problems] == ["targets[0].auth.secret_key_file"]
+    assert f"cannot read '{tmp_path}'" in problems[0].message
+
+
+# --------------------------------------------------------------------------- load_config
+
+
+def test_load_config_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "absent.yaml"
+    with pytest.raises(ConfigError) as info:
+        load_config(path, ENV)
+    assert str(info.value) == f"{path}: cannot read file: No such file or directory"
+
+
+def test_load_config_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(b"targets: \xff\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, ENV)
+    assert [(p.key, p.message) for p in info.value.problems] == [("", "file is not valid UTF-8")]
+
+
+def test_load_config_names_file_in_problems(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("targets: []\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(str(path), ENV)
+    assert str(info.value) == f"{path}: targets: must list at least one target"
+
+
+def test_example_config_loads(tmp_path: Path) -> None:
+    sk_file = tmp_path / "analytics-sk"
+    sk_file.write_text("example-file-sk\n")
+    env = {
+        "HUAWEICLOUD_SDK_AK": "example-ak",
+        "HUAWEICLOUD_SDK_SK": "example-env-sk",
+        "DLI_SK_FILE": str(sk_file),
+    }
+    config = load_config(REPO / "config.example.yaml", env)
+    prod, analytics = config.targets
+    assert prod.name == "prod-bj4"
+    assert prod.auth == AkSkAuth("example-ak", Secret("example-env-sk"))
+    assert (prod.poll_interval, prod.timeout, prod.concurrency) == (30.0, 10.0, 16)
+    assert prod.filters.queue_names == ("prod_streaming",)
+    assert analytics.name == "analytics-sh"
+    assert analytics.auth == AkSkAuth("ANALYTICSACCESSKEY0001", Secret("example-file-sk"))
+    assert (analytics.timeout, analytics.rate_limit, analytics.poll_interval) == (5.0, 5.5, 60.0)
+    assert analytics.endpoint == "https://dli.cn-east-3.myhuaweicloud.com"
+
+
+# --------------------------------------------------------------------------- secrets stay hidden
+
+
+def test_repr_and_str_of_config_hide_secrets(tmp_path: Path) -> None:
+    (tmp_path / "pw").write_text("FILE-PASSWORD-123")
+    config = parse(
+        """\
+        targets:
+          - {name: a, region: cn-north-4, project_id: p}
+          - name: b
+            region: cn-north-4
+            project_id: p
+            auth: {access_key: ak, secret_key: INLINE-SK-456, security_token: TOKEN-789}
+          - name: c
+            region: cn-north-4
+            project_id: p
+            auth: {type: password, username: u, password_file: pw, domain_name: d}
+        """,
+        base_dir=tmp_path,
+    )
+    for text in (repr(config), str(config), f"{config}"):
+        for secret in (ENV_SK, "INLINE-SK-456", "TOKEN-789", "FILE-PASSWORD-123"):
+            assert secret not in text
+        assert "<redacted>" in text
+
+
+def test_problems_never_contain_secret_values(tmp_path: Path) -> None:
+    (tmp_path / "pw").write_text("FILE-PASSWORD-123")
+    env = {**ENV, "SK": "ENV-SK-SECRET-1"}
+    text = """\
+    targets:
+      - name: a
+        region: cn-north-4
+        project_id: p
+        auth: {access_key: ak, secret_key: "${SK}", secret_key_file: /x, extra: "${SK}"}
+      - name: b
+        region: cn-north-4
+        project_id: p
+        timeout: 99m
+        auth: {type: password, username: u, password_file: pw, domain_name: d, pasword: INLINE-PW}
+      - name: c
+        region: cn-north-4
+        project_id: p
+        auth: {access_key: ak, secret_key: [INLINE-LIST-SK]}
+    """
+    problems = problems_of(text, env, base_dir=tmp_path)
+    assert [p.key for p in problems] == [
+        "targets[0].auth.extra",
+        "targets[0].auth.secret_key",
+        "targets[1].auth.pasword",
+        "targets[1].timeout",
+        "targets[2].auth.secret_key",
+    ]
+    rendered = str(ConfigError(problems)) + repr(problems)
+    for secret in ("ENV-SK-SECRET-1", "FILE-PASSWORD-123", "INLINE-PW", "INLINE-LIST-SK", ENV_SK):
+        assert secret not in rendered
+
+
+def test_yaml_error_does_not_echo_the_line() -> None:
+    problems = problems_of("targets:\n  - auth: {secret_key: 'SYNTAX-SECRET\n")
+    assert len(problems) == 1
+    assert "SYNTAX-SECRET" not in str(problems[0])
+    assert problems[0].message.startswith("invalid YAML at line")

@@ -1,0 +1,192 @@
+"""The whole exporter app over HTTP: pollers against the simulator, /metrics, status, health."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import subprocess
+from collections.abc import AsyncIterator, Callable
+
+import aiohttp
+import pytest
+from aiohttp import web
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.config import Config
+from exporter.simulator import Simulator
+from exporter.web import STORE, create_app
+from tests.conftest import OTHER_PROJECT, PROJECT, SECRET_KEY, make_target, promtool_path
+
+PROMETHEUS_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
+    "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait for a condition the app reaches on its own (a poll finishing)."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.02)
+
+
+async def start(app: web.Application) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    return runner, f"http://{host}:{port}"
+
+
+@pytest.fixture
+async def exporter_url(simulator: Simulator, sim_url: str) -> AsyncIterator[str]:
+    """The exporter app polling two simulator projects, after its first polls finished."""
+    for status in ("job_running", "job_running", "job_submitting", "job_running_exception"):
+        simulator.add_job(PROJECT, status=status)
+    simulator.add_job(OTHER_PROJECT, status="job_running", name='quote " back \\ slash ✓')
+    config = Config(
+        targets=(
+            make_target("beijing", sim_url),
+            make_target("shanghai", sim_url, project_id=OTHER_PROJECT),
+        ),
+        source="<test>",
+    )
+    app = create_app(config)
+    runner, url = await start(app)
+    async with aiohttp.ClientSession() as session:
+
+        async def ready() -> bool:
+            async with session.get(f"{url}/-/ready") as resp:
+                return resp.status == 200
+
+        async with asyncio.timeout(10):
+            while not await ready():
+                await asyncio.sleep(0.02)
+    yield url
+    await runner.cleanup()
+
+
+async def get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+    """GET without aiohttp's default gzip negotiation unless the caller asks for it."""
+    headers.setdefault("Accept-Encoding", "identity")
+    async with (
+        aiohttp.ClientSession(auto_decompress=False) as session,
+        session.get(url, headers=headers) as resp,
+    ):
+        return resp.status, dict(resp.headers), await resp.read()
+
+
+async def test_metrics_reports_every_job_of_every_target(
+    exporter_url: str, simulator: Simulator
+) -> None:
+    status, headers, body = await get(f"{exporter_url}/metrics")
+
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    families = {f.name: f for f in text_string_to_metric_families(body.decode())}
+    info = [s.labels for s in families["dli_job_info"].samples]
+    expected = {("beijing", str(job.job_id)) for job in simulator.jobs(PROJECT)} | {
+        ("shanghai", str(job.job_id)) for job in simulator.jobs(OTHER_PROJECT)
+    }
+    assert {(labels["target"], labels["job_id"]) for labels in info} == expected
+    names = {labels["job_name"] for labels in info}
+    assert 'quote " back \\ slash ✓' in names
+    up = {s.labels["target"]: s.value for s in families["dli_up"].samples}
+    assert up == {"beijing": 1.0, "shanghai": 1.0}
+    requests = {
+        (s.labels["target"], s.labels["operation"], s.labels["code"]): s.value
+        for s in families["dli_api_requests"].samples
+        if s.name == "dli_api_requests_total"
+    }
+    assert requests[("beijing", "list_jobs", "200")] == 1
+    assert requests[("beijing", "execute_graph", "200")] == 2
+    assert "dli_exporter_build_info" in families
+
+
+async def test_metrics_passes_promtool(exporter_url: str) -> None:
+    promtool = promtool_path()
+    _, _, body = await get(f"{exporter_url}/metrics")
+
+    result = await asyncio.to_thread(
+        subprocess.run, [promtool, "check", "metrics"], input=body, capture_output=True
+    )
+
+    assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
+    assert result.stdout.decode() + result.stderr.decode() == ""
+
+
+async def test_metrics_speaks_openmetrics_and_gzip_to_prometheus(exporter_url: str) -> None:
+    status, headers, body = await get(
+        f"{exporter_url}/metrics", Accept=PROMETHEUS_ACCEPT, **{"Accept-Encoding": "gzip"}
+    )
+
+    assert status == 200
+    assert headers["Content-Type"].startswith("application/openmetrics-text; version=1.0.0")
+    assert headers["Content-Encoding"] == "gzip"
+    text = gzip.decompress(body).decode()
+    assert text.endswith("# EOF\n") and text.count("# EOF") == 1
+    names = {family.name for family in parse_om(text)}
+    assert {"dli_job_info", "dli_up", "dli_api_requests", "dli_job_restarts"} <= names
+
+
+async def test_metrics_never_carry_the_secret_key(exporter_url: str) -> None:
+    _, _, plain = await get(f"{exporter_url}/metrics")
+    _, _, page = await get(f"{exporter_url}/")
+
+    assert SECRET_KEY not in plain.decode()
+    assert SECRET_KEY not in page.decode()
+
+
+async def test_status_page_lists_targets(exporter_url: str) -> None:
+    status, headers, body = await get(f"{exporter_url}/")
+
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/html")
+    page = body.decode()
+    assert 'href="metrics"' in page
+    assert "<td>beijing</td><td>up</td><td>4</td>" in page
+    assert "<td>shanghai</td><td>up</td><td>1</td>" in page
+
+
+async def test_health_is_always_ok(exporter_url: str) -> None:
+    status, _, body = await get(f"{exporter_url}/-/healthy")
+
+    assert status == 200 and body == b"Healthy\n"
+
+
+async def test_ready_waits_for_every_targets_first_poll(simulator: Simulator, sim_url: str) -> None:
+    simulator.latency = 0.5
+    config = Config(targets=(make_target("slow", sim_url),), source="<test>")
+    app = create_app(config)
+    runner, url = await start(app)
+    try:
+        status, _, body = await get(f"{url}/-/ready")
+        assert status == 503
+        assert b"slow" in body
+        await wait_until(app[STORE].ready)
+        status, _, _ = await get(f"{url}/-/ready")
+        assert status == 200
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_target_that_fails_is_down_and_shown_on_the_status_page(sim_url: str) -> None:
+    config = Config(
+        targets=(make_target("ghost", sim_url, project_id="missing-project"),), source="<test>"
+    )
+    runner, url = await start(create_app(config))
+    try:
+        async with asyncio.timeout(10):
+            while (await get(f"{url}/-/ready"))[0] != 200:
+                await asyncio.sleep(0.02)
+        _, _, body = await get(f"{url}/metrics")
+        _, _, page = await get(f"{url}/")
+    finally:
+        await runner.cleanup()
+
+    families = {f.name: f for f in text_string_to_metric_families(body.decode())}
+    assert [(s.labels["target"], s.value) for s in families["dli_up"].samples] == [("ghost", 0.0)]
+    assert "<td>ghost</td><td>down</td>" in page.decode()
+    assert "code=404" in page.decode()
