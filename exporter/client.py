@@ -22,6 +22,7 @@ from exporter.model import (
     parse_execute_graph,
     parse_job_list_page,
 )
+from exporter.ratelimit import RateLimiter
 from exporter.signing import QueryValue, canonical_query_string
 
 _T = TypeVar("_T")
@@ -94,6 +95,7 @@ class DliClient:
         timeout: float,
         filters: Filters | None = None,
         page_concurrency: int = 4,
+        limiter: RateLimiter | None = None,
         observe: RequestObserver | None = None,
     ) -> None:
         self._session = session
@@ -103,6 +105,7 @@ class DliClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._filters = filters or Filters()
         self._page_concurrency = max(1, page_concurrency)
+        self._limiter = limiter
         self._observe = observe
 
     async def list_jobs(self) -> list[FlinkJob]:
@@ -180,6 +183,8 @@ class DliClient:
         parser: Callable[[object], _T],
     ) -> _T:
         """One signed GET, observed once with its outcome: the status, "timeout" or "error"."""
+        if self._limiter is not None:
+            await self._limiter.acquire()
         started = time.monotonic()
         code = "error"
         try:

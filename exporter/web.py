@@ -26,6 +26,7 @@ from exporter.exposition import (
 )
 from exporter.model import Snapshot
 from exporter.poller import Poller
+from exporter.ratelimit import RateLimiter
 from exporter.telemetry import ApiMetrics, register_build_info
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,7 @@ def _poller(app: web.Application, session: aiohttp.ClientSession, target: Target
         timeout=target.timeout,
         filters=target.filters,
         page_concurrency=target.concurrency,
+        limiter=RateLimiter(target.rate_limit),
         observe=observe,
     )
     return Poller(target, client, lambda snapshot: _publish(app, snapshot))
