@@ -356,9 +356,9 @@ def _step_running(job: SimJob, now_ms: int, rng: random.Random) -> float:
         job.flink_state = "CREATED"
         return rng.uniform(2, 6)
     if job.flink_state == "RESTARTING":
-        if rng.random() < 0.25:
+        if rng.random() < 0.2:
             _set_status(job, "job_running_exception", now_ms)
-            return rng.uniform(60, 600)
+            return rng.uniform(60, 300)
         job.flink_state = "RUNNING"
         return rng.uniform(20, 120)
     if job.flink_state != "RUNNING":  # CREATED, or anything a test set
@@ -368,21 +368,23 @@ def _step_running(job: SimJob, now_ms: int, rng: random.Random) -> float:
 
 
 def _running_event(job: SimJob, now_ms: int, rng: random.Random) -> float:
+    # Per event (every ~70 s) a running job mostly keeps running; it stops for good about once
+    # in 15 events, so about three quarters of a long-lived population runs.
     roll = rng.random()
-    if roll < 0.12:
+    if roll < 0.08:
         job.flink_state = "RESTARTING"
         job.restart_times += 1
         return rng.uniform(5, 20)
-    if roll < 0.18:
-        _set_status(job, "job_canceling", now_ms)
-        return rng.uniform(3, 10)
-    if roll < 0.23:
+    if roll < 0.13:
         _set_status(job, "job_savepointing", now_ms)
         return rng.uniform(5, 15)
-    if roll < 0.26:
+    if roll < 0.16:
+        _set_status(job, "job_canceling", now_ms)
+        return rng.uniform(3, 10)
+    if roll < 0.175:
         _set_status(job, "job_finish", now_ms)
-        return rng.uniform(60, 600)
-    if roll < 0.27:
+        return rng.uniform(60, 300)
+    if roll < 0.18:
         _set_status(job, "job_arrearage_stopped", now_ms)
         return rng.uniform(60, 300)
     return rng.uniform(20, 120)
@@ -416,10 +418,11 @@ def _step_arrearage(job: SimJob, now_ms: int, rng: random.Random) -> float:
 
 
 def _step_stopped(job: SimJob, now_ms: int, rng: random.Random) -> float:
-    if rng.random() < 0.4:
+    """Someone resubmits a stopped job now and then (it keeps its id and restart count)."""
+    if rng.random() < 0.5:
         _set_status(job, "job_submitting", now_ms)
         return rng.uniform(5, 30)
-    return rng.uniform(60, 600)
+    return rng.uniform(60, 300)
 
 
 def _step_resubmit(job: SimJob, now_ms: int, rng: random.Random) -> float:

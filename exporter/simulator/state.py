@@ -65,8 +65,8 @@ class Simulator:
     ``credentials`` maps access keys to secret keys. ``clock`` (unix seconds) drives lifecycles
     and the signature-date check; ``seed`` makes populated jobs and lifecycles reproducible.
     ``latency`` seconds are slept per request; ``rate_limit`` (requests per second, all callers
-    together) answers 429 ``APIG.0308`` beyond it; ``request_log_limit`` keeps only the newest
-    records.
+    together) answers 429 ``APIG.0308`` beyond it. Past ``request_log_limit`` records the oldest
+    half of `request_log` is dropped (``None``: unbounded), so a long demo does not grow forever.
     """
 
     def __init__(
@@ -78,7 +78,7 @@ class Simulator:
         latency: float = 0.0,
         lifecycle: bool = True,
         rate_limit: float | None = None,
-        request_log_limit: int | None = None,
+        request_log_limit: int | None = 100_000,
     ) -> None:
         self.clock = clock
         self.seed = seed
