@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporter.auth import AkSkCredentials
+from exporter.client import DliClient
 from exporter.collector import render
 from exporter.config import TargetConfig
 from exporter.exposition import SnapshotStore
+from exporter.model import FlinkJob, Snapshot
 from exporter.poller import STALE_AFTER_INTERVALS, Poller
+from exporter.secret import Secret
 from exporter.simulator import Fault, Simulator, serve
 from tests.conftest import ACCESS_KEY, OTHER_PROJECT, PROJECT, SECRET_KEY, make_client, make_target
 
@@ -211,3 +216,54 @@ async def test_a_target_that_never_answered_has_no_jobs_and_is_down(
     assert snapshot.last_error is not None and "code=404" in snapshot.last_error
     assert value(samples(store), "dli_up", target="nowhere") == 0
     assert value(samples(store), "dli_last_poll_success_timestamp_seconds") is None
+
+
+class CountingClient(DliClient):
+    """The real client, counting how many listings are in flight at once."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    async def list_jobs(self) -> list[FlinkJob]:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            return await super().list_jobs()
+        finally:
+            self.in_flight -= 1
+
+
+async def test_the_loop_polls_at_start_and_never_overlaps_polls(
+    simulator: Simulator, sim_url: str, session: aiohttp.ClientSession
+) -> None:
+    simulator.add_job(PROJECT, status="job_running")
+    simulator.latency = 0.05  # every poll overruns the 10 ms interval below
+    target = make_target("prod", sim_url, poll_interval=0.01)
+    client = CountingClient(
+        session,
+        endpoint=sim_url,
+        project_id=PROJECT,
+        credentials=AkSkCredentials(ACCESS_KEY, Secret(SECRET_KEY)),
+        timeout=5.0,
+    )
+    published: list[Snapshot] = []
+    enough = asyncio.Event()
+
+    def publish(snapshot: Snapshot) -> None:
+        published.append(snapshot)
+        if len(published) == 4:
+            enough.set()
+
+    task = asyncio.create_task(Poller(target, client, publish).run())
+    async with asyncio.timeout(10):
+        await enough.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    assert all(snapshot.up for snapshot in published)
+    assert client.most_in_flight == 1
+    lists = [r for r in simulator.request_log if r.operation == "list_jobs"]
+    assert len(lists) in (4, 5)  # the fifth may have been in flight when cancelled
