@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -14,6 +15,11 @@ from exporter.client import DliClient
 from exporter.config import AkSkAuth, Filters, TargetConfig
 from exporter.secret import Secret
 from exporter.simulator import Simulator, serve
+
+# The exporter honours HTTP(S)_PROXY; loopback test servers must never be sent through one.
+os.environ["NO_PROXY"] = ",".join(
+    filter(None, [os.environ.get("NO_PROXY"), "127.0.0.1", "localhost"])
+)
 
 ACCESS_KEY = "TESTAKEXAMPLE0000001"
 SECRET_KEY = "test-sk-do-not-log-9f8e7d6c5b4a"
