@@ -6,8 +6,14 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Protocol
 
+import aiohttp
+
+from exporter.config import AkSkAuth, TargetConfig
 from exporter.secret import Secret
 from exporter.signing import sign_request
+
+#: Called once per HTTP attempt with (operation, code, seconds), as for DLI calls.
+RequestObserver = Callable[[str, str, float], None]
 
 
 class Credentials(Protocol):
@@ -17,6 +23,10 @@ class Credentials(Protocol):
         self, method: str, url: str, headers: Mapping[str, str], body: bytes
     ) -> dict[str, str]:
         """Return the headers to send, authentication included."""
+        ...
+
+    async def refresh(self) -> bool:
+        """Renew what can be renewed after a 401; True when a retry may now succeed."""
         ...
 
 
@@ -60,3 +70,20 @@ class AkSkCredentials:
             now=self._clock(),
             security_token=token,
         )
+
+    async def refresh(self) -> bool:
+        """A static key pair cannot be renewed: a 401 is final."""
+        return False
+
+
+def credentials_for(
+    target: TargetConfig, session: aiohttp.ClientSession, observe: RequestObserver | None = None
+) -> Credentials:
+    """The credentials a target's ``auth`` section describes.
+
+    ``session`` and ``observe`` serve credentials that call an API themselves (IAM tokens).
+    """
+    auth = target.auth
+    if isinstance(auth, AkSkAuth):
+        return AkSkCredentials(auth.access_key, auth.secret_key, auth.security_token)
+    raise ValueError(f"target {target.name}: auth type password is not supported yet")

@@ -12,8 +12,9 @@ from typing import Final, TypeVar
 import aiohttp
 from yarl import URL
 
-from exporter.auth import Credentials
+from exporter.auth import Credentials, RequestObserver
 from exporter.config import Filters
+from exporter.errors import DliApiError, describe_client_error, error_from_body
 from exporter.model import (
     ExecuteGraph,
     FlinkJob,
@@ -36,43 +37,6 @@ MAX_PAGES: Final = 10_000
 
 LIST_JOBS: Final = "list_jobs"
 EXECUTE_GRAPH: Final = "execute_graph"
-
-#: Called once per HTTP attempt with (operation, code, seconds); code is the HTTP status,
-#: ``"timeout"`` or ``"error"`` (connection failure, unreadable or malformed body).
-RequestObserver = Callable[[str, str, float], None]
-
-
-class DliApiError(Exception):
-    """A DLI call failed: an HTTP error status, a timeout, a broken connection or a bad body."""
-
-    def __init__(
-        self,
-        operation: str,
-        code: str,
-        message: str,
-        *,
-        status: int | None = None,
-        error_code: str | None = None,
-        request_id: str | None = None,
-    ) -> None:
-        self.operation = operation
-        #: What ``dli_api_requests_total`` counts: the HTTP status, "timeout" or "error".
-        self.code = code
-        self.status = status
-        self.error_code = error_code
-        self.error_msg = message
-        self.request_id = request_id
-        super().__init__(self.describe())
-
-    def describe(self) -> str:
-        """One line for logs and the status page (never carries credentials)."""
-        parts = [f"{self.operation} failed", f"code={self.code}"]
-        if self.error_code:
-            parts.append(f"error_code={self.error_code}")
-        parts.append(f"error_msg={self.error_msg!r}")
-        if self.request_id:
-            parts.append(f"request_id={self.request_id}")
-        return " ".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +155,7 @@ class DliClient:
             response = await self._get(operation, path, query)
             code = str(response.status)
             if response.status >= 400:
-                raise _error_from_body(
+                raise error_from_body(
                     operation, response.status, response.body, response.request_id
                 )
             try:
@@ -227,7 +191,7 @@ class DliClient:
         except TimeoutError as exc:
             raise DliApiError(operation, "timeout", "request timed out") from exc
         except aiohttp.ClientError as exc:
-            raise DliApiError(operation, "error", _describe_client_error(exc)) from exc
+            raise DliApiError(operation, "error", describe_client_error(exc)) from exc
 
 
 async def _read_body(resp: aiohttp.ClientResponse) -> bytes:
@@ -237,59 +201,3 @@ async def _read_body(resp: aiohttp.ClientResponse) -> bytes:
     if len(body) > MAX_BODY_BYTES:
         raise aiohttp.ClientPayloadError(f"body larger than {MAX_BODY_BYTES} bytes")
     return body
-
-
-def _describe_client_error(exc: aiohttp.ClientError) -> str:
-    text = str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}"[:300]
-
-
-def _error_from_body(
-    operation: str, status: int, body: bytes, request_id: str | None
-) -> DliApiError:
-    """Build the error from any of the error-body shapes DLI, APIG or a proxy send."""
-    error_code: str | None = None
-    message: str | None = None
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        payload = None
-    if isinstance(payload, dict):
-        for code_key, msg_key in (
-            ("error_code", "error_msg"),
-            ("errorCode", "errorMsg"),
-            ("code", "message"),
-        ):
-            code_value, msg_value = payload.get(code_key), payload.get(msg_key)
-            if error_code is None and isinstance(code_value, str | int):
-                error_code = str(code_value)
-            if message is None and isinstance(msg_value, str):
-                message = msg_value
-        if message is None and isinstance(payload.get("message"), str):
-            message = str(payload["message"])
-    if message is None:
-        message = _plain_text(body) or f"HTTP {status}"
-    return DliApiError(
-        operation,
-        str(status),
-        message[:300],
-        status=status,
-        error_code=error_code,
-        request_id=request_id,
-    )
-
-
-def _plain_text(body: bytes) -> str:
-    """A short, single-line rendering of a non-JSON body (an HTML error page from a proxy)."""
-    text = body[:2000].decode("utf-8", errors="replace")
-    inside_tag = False
-    chars: list[str] = []
-    for char in text:
-        if char == "<":
-            inside_tag = True
-        elif char == ">":
-            inside_tag = False
-            chars.append(" ")
-        elif not inside_tag:
-            chars.append(char)
-    return " ".join("".join(chars).split())[:200]

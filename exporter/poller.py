@@ -8,8 +8,9 @@ import math
 import time
 from collections.abc import Callable
 
-from exporter.client import DliApiError, DliClient
+from exporter.client import DliClient
 from exporter.config import TargetConfig
+from exporter.errors import DliApiError
 from exporter.model import ExecuteGraph, FlinkJob, JobState, Snapshot
 
 log = logging.getLogger(__name__)

@@ -14,10 +14,10 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from exporter import __version__
-from exporter.auth import AkSkCredentials, Credentials
+from exporter.auth import Credentials, RequestObserver, credentials_for
 from exporter.client import DliClient
 from exporter.collector import SnapshotCollector
-from exporter.config import AkSkAuth, Config, TargetConfig
+from exporter.config import Config, TargetConfig
 from exporter.exposition import (
     ExpositionCache,
     SnapshotStore,
@@ -31,7 +31,9 @@ from exporter.telemetry import ApiMetrics, register_build_info
 
 log = logging.getLogger(__name__)
 
-CredentialsFactory = Callable[[TargetConfig], Credentials]
+CredentialsFactory = Callable[
+    [TargetConfig, aiohttp.ClientSession, RequestObserver | None], Credentials
+]
 
 CONFIG = web.AppKey("config", Config)
 STORE = web.AppKey("store", SnapshotStore)
@@ -41,16 +43,8 @@ CREDENTIALS: web.AppKey[CredentialsFactory] = web.AppKey("credentials")
 RENDERS = web.AppKey("renders", set[asyncio.Task[object]])
 
 
-def credentials_from_config(target: TargetConfig) -> Credentials:
-    """The credentials a target's ``auth`` section describes."""
-    auth = target.auth
-    if isinstance(auth, AkSkAuth):
-        return AkSkCredentials(auth.access_key, auth.secret_key, auth.security_token)
-    raise ValueError(f"target {target.name}: auth type {type(auth).__name__} is not supported")
-
-
 def create_app(
-    config: Config, *, credentials: CredentialsFactory = credentials_from_config
+    config: Config, *, credentials: CredentialsFactory = credentials_for
 ) -> web.Application:
     """Build the exporter's web app; its pollers start and stop with the app."""
     registry = CollectorRegistry(auto_describe=True)
@@ -97,7 +91,7 @@ def _poller(app: web.Application, session: aiohttp.ClientSession, target: Target
         session,
         endpoint=target.endpoint,
         project_id=target.project_id,
-        credentials=app[CREDENTIALS](target),
+        credentials=app[CREDENTIALS](target, session, observe),
         timeout=target.timeout,
         filters=target.filters,
         page_concurrency=target.concurrency,

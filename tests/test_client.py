@@ -10,8 +10,9 @@ import pytest
 from aiohttp import web
 
 from exporter.auth import AkSkCredentials
-from exporter.client import EXECUTE_GRAPH, LIST_JOBS, PAGE_SIZE, DliApiError, DliClient
+from exporter.client import EXECUTE_GRAPH, LIST_JOBS, PAGE_SIZE, DliClient
 from exporter.config import Filters
+from exporter.errors import DliApiError
 from exporter.secret import Secret
 from exporter.simulator import Simulator
 from tests.conftest import PROJECT, make_client, make_target
