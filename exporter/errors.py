@@ -10,6 +10,9 @@ import aiohttp
 class DliApiError(Exception):
     """A DLI call failed: an HTTP error status, a timeout, a broken connection or a bad body."""
 
+    #: Seconds the server asked us to wait (``Retry-After``), when it did.
+    retry_after: float | None = None
+
     def __init__(
         self,
         operation: str,

@@ -17,13 +17,18 @@ log = logging.getLogger(__name__)
 
 #: A failed target's last good jobs are kept this many poll intervals, then dropped.
 STALE_AFTER_INTERVALS = 3
+#: A poll must end within this share of the interval, so the next one starts on time.
+DEADLINE_SHARE = 0.9
 
 
 class Poller:
     """Polls one target on its interval and publishes a new `Snapshot` after every poll.
 
     The loop is single-flight by construction: the next poll starts only after the previous one
-    has finished, and ticks missed while a poll overran are skipped, not queued.
+    has finished, and ticks missed while a poll overran are skipped, not queued. Every poll has
+    a deadline (``DEADLINE_SHARE`` of the interval) that bounds its requests and retries;
+    execute-graph calls still unfinished then are abandoned and their jobs published without
+    Flink state.
     """
 
     def __init__(
@@ -63,14 +68,15 @@ class Poller:
     async def poll_once(self) -> Snapshot:
         """Run one poll and publish its snapshot; never raises except on cancellation."""
         started = self._monotonic()
+        deadline = started + DEADLINE_SHARE * self._target.poll_interval
         try:
-            jobs = await self._client.list_jobs()
+            jobs = await self._client.list_jobs(deadline=deadline)
         except DliApiError as exc:
             return self._finish_failed(started, exc.describe())
         except Exception as exc:  # the poll loop is the boundary: count, log, carry on
             log.exception("unexpected error while listing jobs", extra=self._fields())
             return self._finish_failed(started, f"internal error: {type(exc).__name__}")
-        states = await self._with_execute_graphs(jobs)
+        states = await self._with_execute_graphs(jobs, deadline)
         snapshot = Snapshot(
             target=self._target.name,
             jobs=states,
@@ -83,24 +89,32 @@ class Poller:
             log.info("target is up", extra=self._fields(jobs=len(states)))
         return self._replace(snapshot)
 
-    async def _with_execute_graphs(self, jobs: list[FlinkJob]) -> tuple[JobState, ...]:
+    async def _with_execute_graphs(
+        self, jobs: list[FlinkJob], deadline: float
+    ) -> tuple[JobState, ...]:
         limit = asyncio.Semaphore(self._target.concurrency)
 
         async def graph_of(job: FlinkJob) -> ExecuteGraph | None:
-            if not job.is_running:
-                return None
             async with limit:
                 try:
-                    return await self._client.execute_graph(job.job_id)
+                    return await self._client.execute_graph(job.job_id, deadline=deadline)
                 except DliApiError as exc:
                     log.debug("execute-graph failed", extra=self._fields(error=exc.describe()))
                     return None
 
-        graphs = await asyncio.gather(*(graph_of(job) for job in jobs))
+        tasks = {job.job_id: asyncio.create_task(graph_of(job)) for job in jobs if job.is_running}
+        if tasks:
+            _done, late = await asyncio.wait(
+                tasks.values(), timeout=max(0.0, deadline - self._monotonic())
+            )
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        graphs = {job_id: task.result() for job_id, task in tasks.items() if not task.cancelled()}
         self._note_graph_failures(
-            sum(1 for job, graph in zip(jobs, graphs, strict=True) if job.is_running and not graph)
+            sum(1 for graph in graphs.values() if graph is None) + len(tasks) - len(graphs)
         )
-        return tuple(JobState(job, graph) for job, graph in zip(jobs, graphs, strict=True))
+        return tuple(JobState(job, graphs.get(job.job_id)) for job in jobs)
 
     def _note_graph_failures(self, failures: int) -> None:
         if failures and not self._graph_failures:

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from exporter.auth import AkSkCredentials
-from exporter.client import DliClient
+from exporter.client import DliClient, RetryPolicy
 from exporter.config import AkSkAuth, Filters, TargetConfig
 from exporter.secret import Secret
 from exporter.simulator import Simulator, serve
@@ -46,10 +46,15 @@ def make_target(
     return replace(target, **overrides)  # type: ignore[arg-type]
 
 
+#: Retries as in production, without the production-sized waits.
+FAST_RETRY = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.01)
+
+
 def make_client(
     session: aiohttp.ClientSession, target: TargetConfig, **kwargs: object
 ) -> DliClient:
-    """A client for ``target`` signing with the test credentials."""
+    """A client for ``target`` signing with the test credentials, retrying quickly."""
+    kwargs.setdefault("retry", FAST_RETRY)
     return DliClient(
         session,
         endpoint=target.endpoint,

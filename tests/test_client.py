@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
 
 import aiohttp
 import pytest
 from aiohttp import web
 
 from exporter.auth import AkSkCredentials
-from exporter.client import EXECUTE_GRAPH, LIST_JOBS, PAGE_SIZE, DliClient
+from exporter.client import EXECUTE_GRAPH, LIST_JOBS, PAGE_SIZE, DliClient, parse_retry_after
 from exporter.config import Filters
 from exporter.errors import DliApiError
 from exporter.secret import Secret
-from exporter.simulator import Simulator
-from tests.conftest import PROJECT, make_client, make_target
+from exporter.simulator import Fault, Simulator
+from tests.conftest import (
+    ACCESS_KEY,
+    FAST_RETRY,
+    PROJECT,
+    SECRET_KEY,
+    make_client,
+    make_target,
+)
 
 
 def list_requests(simulator: Simulator) -> list[dict[str, str]]:
@@ -165,7 +174,7 @@ async def test_timeout_is_reported_as_timeout(
         await client.list_jobs()
 
     assert caught.value.code == "timeout"
-    assert seen == ["timeout"]
+    assert seen == ["timeout"] * FAST_RETRY.max_attempts
 
 
 # A stand-in for a misbehaving proxy or gateway in front of DLI.
@@ -226,3 +235,155 @@ async def test_unusable_responses_become_typed_errors(
     assert caught.value.error_code == error_code
     assert message_part in caught.value.error_msg
     assert seen[-1] == code
+
+
+def codes_seen(seen: list[tuple[str, str]]) -> list[str]:
+    return [code for _operation, code in seen]
+
+
+def observing_client(
+    session: aiohttp.ClientSession, url: str, **kwargs: object
+) -> tuple[DliClient, list[tuple[str, str]]]:
+    seen: list[tuple[str, str]] = []
+    client = make_client(
+        session, make_target("t", url), observe=lambda op, c, _s: seen.append((op, c)), **kwargs
+    )
+    return client, seen
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503])
+async def test_throttling_and_server_errors_are_retried(
+    status: int, simulator: Simulator, sim_url: str, session: aiohttp.ClientSession
+) -> None:
+    job = simulator.add_job(PROJECT)
+    simulator.inject_fault(Fault(status=status, headers={"Retry-After": "0"}), times=2)
+    client, seen = observing_client(session, sim_url)
+
+    jobs = await client.list_jobs()
+
+    assert [j.job_id for j in jobs] == [job.job_id]
+    assert codes_seen(seen) == [str(status), str(status), "200"]
+
+
+async def test_retries_stop_after_the_last_attempt(
+    simulator: Simulator, sim_url: str, session: aiohttp.ClientSession
+) -> None:
+    simulator.inject_fault(Fault(status=503), times=10)
+    client, seen = observing_client(session, sim_url)
+
+    with pytest.raises(DliApiError) as caught:
+        await client.list_jobs()
+
+    assert caught.value.status == 503
+    assert codes_seen(seen) == ["503"] * FAST_RETRY.max_attempts
+
+
+@pytest.mark.parametrize("status", [400, 403, 404])
+async def test_client_errors_are_not_retried(
+    status: int, simulator: Simulator, sim_url: str, session: aiohttp.ClientSession
+) -> None:
+    simulator.inject_fault(Fault(status=status), times=3)
+    client, seen = observing_client(session, sim_url)
+
+    with pytest.raises(DliApiError):
+        await client.list_jobs()
+
+    assert codes_seen(seen) == [str(status)]
+
+
+async def test_a_retry_after_beyond_the_deadline_gives_up_at_once(
+    simulator: Simulator, sim_url: str, session: aiohttp.ClientSession
+) -> None:
+    simulator.inject_fault(Fault(status=429, headers={"Retry-After": "30"}), times=3)
+    client, seen = observing_client(session, sim_url)
+
+    with pytest.raises(DliApiError) as caught:
+        await client.list_jobs(deadline=time.monotonic() + 5)
+
+    assert caught.value.status == 429
+    assert codes_seen(seen) == ["429"]
+
+
+async def test_retry_after_sets_the_least_wait(
+    simulator: Simulator, sim_url: str, session: aiohttp.ClientSession
+) -> None:
+    simulator.add_job(PROJECT)
+    simulator.inject_fault(Fault(status=429, headers={"Retry-After": "1"}))
+    client, seen = observing_client(session, sim_url)
+    started = time.monotonic()
+
+    await client.list_jobs()
+
+    # A lower bound only: asyncio.sleep never returns early, however busy the machine.
+    assert time.monotonic() - started >= 1.0
+    assert codes_seen(seen) == ["429", "200"]
+
+
+async def test_a_passed_deadline_sends_nothing(
+    simulator: Simulator, sim_url: str, session: aiohttp.ClientSession
+) -> None:
+    client, seen = observing_client(session, sim_url)
+
+    with pytest.raises(DliApiError) as caught:
+        await client.list_jobs(deadline=time.monotonic() - 1)
+
+    assert caught.value.code == "timeout"
+    assert "deadline" in caught.value.error_msg
+    assert seen == [] and simulator.request_log == []
+
+
+class RotatingCredentials:
+    """Signs with a stale secret until refreshed, like an expired temporary key would."""
+
+    def __init__(self) -> None:
+        self.current = AkSkCredentials(ACCESS_KEY, Secret("stale-secret"))
+        self.refreshes = 0
+
+    async def authorize(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes
+    ) -> dict[str, str]:
+        return await self.current.authorize(method, url, headers, body)
+
+    async def refresh(self) -> bool:
+        self.refreshes += 1
+        self.current = AkSkCredentials(ACCESS_KEY, Secret(SECRET_KEY))
+        return True
+
+
+async def test_a_401_refreshes_the_credentials_once_and_retries(
+    simulator: Simulator, sim_url: str, session: aiohttp.ClientSession
+) -> None:
+    job = simulator.add_job(PROJECT)
+    credentials = RotatingCredentials()
+    seen: list[str] = []
+    client = DliClient(
+        session,
+        endpoint=sim_url,
+        project_id=PROJECT,
+        credentials=credentials,
+        timeout=5,
+        observe=lambda _o, code, _s: seen.append(code),
+    )
+
+    jobs = await client.list_jobs()
+
+    assert [j.job_id for j in jobs] == [job.job_id]
+    assert credentials.refreshes == 1
+    assert seen == ["401", "200"]
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("5", 5.0),
+        (" 0 ", 0.0),
+        ("Wed, 21 Oct 2015 07:28:10 GMT", 10.0),
+        ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0),
+        ("soon", None),
+        ("-1", None),
+        (None, None),
+    ],
+)
+def test_parse_retry_after(header: str | None, expected: float | None) -> None:
+    now = datetime(2015, 10, 21, 7, 28, 0, tzinfo=UTC)
+    assert parse_retry_after(header, now) == expected

@@ -18,7 +18,15 @@ from exporter.model import FlinkJob, Snapshot
 from exporter.poller import STALE_AFTER_INTERVALS, Poller
 from exporter.secret import Secret
 from exporter.simulator import Fault, Simulator, serve
-from tests.conftest import ACCESS_KEY, OTHER_PROJECT, PROJECT, SECRET_KEY, make_client, make_target
+from tests.conftest import (
+    ACCESS_KEY,
+    FAST_RETRY,
+    OTHER_PROJECT,
+    PROJECT,
+    SECRET_KEY,
+    make_client,
+    make_target,
+)
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -123,7 +131,7 @@ async def test_an_execute_graph_failure_drops_only_that_jobs_flink_series(
     simulator: Simulator, sim_url: str, session: aiohttp.ClientSession
 ) -> None:
     jobs = [simulator.add_job(PROJECT, status="job_running") for _ in range(3)]
-    simulator.inject_fault(Fault(status=500, operation="execute_graph"))
+    simulator.inject_fault(Fault(status=404, operation="execute_graph"))
     store = SnapshotStore(["prod"])
 
     snapshot = await make_poller(
@@ -163,7 +171,7 @@ async def test_a_failing_target_keeps_the_other_targets_series(
     await failing.poll_once()
     before = samples(store)
 
-    other.inject_fault(Fault(status=503, operation="list_jobs"))
+    other.inject_fault(Fault(status=503, operation="list_jobs"), times=FAST_RETRY.max_attempts)
     clock.now += 60
     snapshot = await failing.poll_once()
 
@@ -193,7 +201,9 @@ async def test_a_failed_targets_jobs_are_dropped_once_stale(
     poller = make_poller(session, target, store, clock=clock)
     await poller.poll_once()
 
-    simulator.inject_fault(Fault(status=500, operation="list_jobs"), times=2)
+    simulator.inject_fault(
+        Fault(status=500, operation="list_jobs"), times=2 * FAST_RETRY.max_attempts
+    )
     clock.now += STALE_AFTER_INTERVALS * 30 - 1
     assert len((await poller.poll_once()).jobs) == 1
     clock.now += 2
@@ -226,11 +236,11 @@ class CountingClient(DliClient):
         self.in_flight = 0
         self.most_in_flight = 0
 
-    async def list_jobs(self) -> list[FlinkJob]:
+    async def list_jobs(self, *, deadline: float | None = None) -> list[FlinkJob]:
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
-            return await super().list_jobs()
+            return await super().list_jobs(deadline=deadline)
         finally:
             self.in_flight -= 1
 
@@ -239,8 +249,8 @@ async def test_the_loop_polls_at_start_and_never_overlaps_polls(
     simulator: Simulator, sim_url: str, session: aiohttp.ClientSession
 ) -> None:
     simulator.add_job(PROJECT, status="job_running")
-    simulator.latency = 0.05  # every poll overruns the 10 ms interval below
-    target = make_target("prod", sim_url, poll_interval=0.01)
+    simulator.latency = 0.01
+    target = make_target("prod", sim_url, poll_interval=0.2)
     client = CountingClient(
         session,
         endpoint=sim_url,
@@ -263,7 +273,27 @@ async def test_the_loop_polls_at_start_and_never_overlaps_polls(
     with pytest.raises(asyncio.CancelledError):
         await task
 
-    assert all(snapshot.up for snapshot in published)
+    assert all(snapshot.up for snapshot in published), [s.last_error for s in published]
     assert client.most_in_flight == 1
     lists = [r for r in simulator.request_log if r.operation == "list_jobs"]
     assert len(lists) in (4, 5)  # the fifth may have been in flight when cancelled
+
+
+async def test_execute_graph_calls_past_the_poll_deadline_are_abandoned(
+    simulator: Simulator, sim_url: str, session: aiohttp.ClientSession
+) -> None:
+    jobs = [simulator.add_job(PROJECT, status="job_running") for _ in range(3)]
+    # The first execute-graph answers only after the poll's deadline (0.9 s of a 1 s interval);
+    # without the deadline it would be retried and the poll would publish all three states.
+    simulator.inject_fault(Fault(status=500, delay=1.5, operation="execute_graph"))
+    target = make_target("prod", sim_url, poll_interval=1.0, timeout=0.95, concurrency=3)
+    seen: list[tuple[str, str]] = []
+    client = make_client(session, target, observe=lambda op, code, _s: seen.append((op, code)))
+    store = SnapshotStore(["prod"])
+
+    snapshot = await Poller(target, client, store.publish).poll_once()
+
+    assert snapshot.up
+    assert {state.job.job_id for state in snapshot.jobs} == {job.job_id for job in jobs}
+    assert sum(1 for state in snapshot.jobs if state.graph is None) == 1
+    assert ("execute_graph", "timeout") in seen
