@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
@@ -16,7 +17,7 @@ from exporter import __version__
 from exporter.config import Config, ConfigError, PasswordAuth, load_config
 from exporter.demo import demo_config
 from exporter.logs import FORMATS, LEVELS, configure_logging
-from exporter.web import create_app
+from exporter.web import EXPORTER, ConfigLoader, create_app
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.config_check:
         print(f"{args.config_file}: OK ({len(config.targets)} targets)")
         return EXIT_OK
-    return asyncio.run(serve(config, host, port))
+    reader = functools.partial(load_config, args.config_file)
+    return asyncio.run(serve(config, host, port, load_config=reader))
 
 
 async def _run_demo(host: str | None, port: int) -> int:
@@ -108,10 +110,13 @@ async def _run_demo(host: str | None, port: int) -> int:
         return await serve(config, host, port)
 
 
-async def serve(config: Config, host: str | None, port: int) -> int:
-    """Serve until SIGINT or SIGTERM; returns the exit code."""
+async def serve(
+    config: Config, host: str | None, port: int, *, load_config: ConfigLoader | None = None
+) -> int:
+    """Serve until SIGINT or SIGTERM, reloading on SIGHUP; returns the exit code."""
+    app = create_app(config, load_config=load_config)
     runner = web.AppRunner(
-        create_app(config),
+        app,
         access_log=None,
         handle_signals=False,
         shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
@@ -129,22 +134,23 @@ async def serve(config: Config, host: str | None, port: int) -> int:
             return EXIT_FAILURE
         for address in runner.addresses:
             log.info("listening", extra={"fields": {"address": _format_address(address)}})
-        await _wait_for_stop_signal()
+        await _wait_for_stop_signal(app[EXPORTER].request_reload)
         log.info("shutting down")
     finally:
         await runner.cleanup()
     return EXIT_OK
 
 
-async def _wait_for_stop_signal() -> None:
+async def _wait_for_stop_signal(reload: Callable[[], None]) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, reload)
     try:
         await stop.wait()
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             with contextlib.suppress(ValueError, RuntimeError):
                 loop.remove_signal_handler(signum)
 

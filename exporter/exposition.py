@@ -29,6 +29,12 @@ class SnapshotStore:
         """Make ``snapshot`` its target's latest."""
         self._snapshots = {**self._snapshots, snapshot.target: snapshot}
 
+    def retain(self, targets: Iterable[str]) -> None:
+        """Keep exactly ``targets``, in that order; new ones start unpolled."""
+        self._snapshots = {
+            name: self._snapshots.get(name) or Snapshot(target=name) for name in targets
+        }
+
     def snapshots(self) -> tuple[Snapshot, ...]:
         """Every target's latest snapshot, in configuration order."""
         return tuple(self._snapshots.values())

@@ -39,13 +39,14 @@ class Poller:
         *,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        initial: Snapshot | None = None,
     ) -> None:
         self._target = target
         self._client = client
         self._publish = publish
         self._clock = clock
         self._monotonic = monotonic
-        self._snapshot = Snapshot(target=target.name)
+        self._snapshot = initial or Snapshot(target=target.name)
         self._graph_failures = 0
 
     @property

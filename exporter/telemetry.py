@@ -66,3 +66,27 @@ def register_build_info(registry: CollectorRegistry, version: str) -> None:
         registry=registry,
     )
     info.labels(version, platform.python_version()).set(1)
+
+
+class ReloadMetrics:
+    """Whether the latest config reload worked, and when one last did (Prometheus' own names)."""
+
+    def __init__(self, registry: CollectorRegistry, now: float) -> None:
+        self._successful = Gauge(
+            "dli_config_last_reload_successful",
+            "1 when the latest configuration reload succeeded, 0 when it failed "
+            "(the previous configuration stays in use).",
+            registry=registry,
+        )
+        self._success_time = Gauge(
+            "dli_config_last_reload_success_timestamp_seconds",
+            "When the configuration was last loaded successfully, as a unix timestamp in seconds.",
+            registry=registry,
+        )
+        self.record(successful=True, now=now)
+
+    def record(self, *, successful: bool, now: float) -> None:
+        """Record a reload's outcome at ``now`` (unix seconds)."""
+        self._successful.set(float(successful))
+        if successful:
+            self._success_time.set(now)

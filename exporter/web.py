@@ -1,12 +1,13 @@
-"""The aiohttp application: `/metrics`, a status page, health and readiness; owns the pollers."""
+"""The aiohttp application: `/metrics`, a status page, health, readiness and reload."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import UTC, datetime
 
 import aiohttp
@@ -14,10 +15,9 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from exporter import __version__
-from exporter.auth import Credentials, RequestObserver, credentials_for
-from exporter.client import DliClient
+from exporter.auth import credentials_for
 from exporter.collector import SnapshotCollector
-from exporter.config import Config, TargetConfig
+from exporter.config import Config, ConfigError
 from exporter.exposition import (
     ExpositionCache,
     SnapshotStore,
@@ -25,96 +25,128 @@ from exporter.exposition import (
     wants_openmetrics,
 )
 from exporter.model import Snapshot
-from exporter.poller import Poller
-from exporter.ratelimit import RateLimiter
-from exporter.telemetry import ApiMetrics, register_build_info
+from exporter.supervisor import ConfigChange, CredentialsFactory, Supervisor
+from exporter.telemetry import ApiMetrics, ReloadMetrics, register_build_info
 
 log = logging.getLogger(__name__)
 
-CredentialsFactory = Callable[
-    [TargetConfig, aiohttp.ClientSession, RequestObserver | None], Credentials
-]
+#: Reads the configuration afresh (blocking; run in a thread). Raises ConfigError.
+ConfigLoader = Callable[[], Config]
 
-CONFIG = web.AppKey("config", Config)
-STORE = web.AppKey("store", SnapshotStore)
-CACHE = web.AppKey("cache", ExpositionCache)
-API_METRICS = web.AppKey("api_metrics", ApiMetrics)
-CREDENTIALS: web.AppKey[CredentialsFactory] = web.AppKey("credentials")
-RENDERS = web.AppKey("renders", set[asyncio.Task[object]])
+
+class Exporter:
+    """The exporter's live state: config, snapshots, exposition cache, pollers, reloads."""
+
+    def __init__(
+        self, config: Config, *, load_config: ConfigLoader, credentials: CredentialsFactory
+    ) -> None:
+        self.config = config
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.store = SnapshotStore(target.name for target in config.targets)
+        self.registry.register(SnapshotCollector(self.store.snapshots))
+        self.cache = ExpositionCache(self.registry)
+        self.api_metrics = ApiMetrics(self.registry)
+        self.reload_metrics = ReloadMetrics(self.registry, time.time())
+        register_build_info(self.registry, __version__)
+        self.supervisor = Supervisor(
+            store=self.store,
+            api_metrics=self.api_metrics,
+            credentials=credentials,
+            on_change=self.refresh_exposition,
+        )
+        self._load_config = load_config
+        self._reload_lock = asyncio.Lock()
+        self._background: set[asyncio.Task[object]] = set()
+
+    def refresh_exposition(self) -> None:
+        """The data changed: start rendering the new exposition right away, off the loop."""
+        self.cache.invalidate()
+        self._spawn(self.cache.get())
+
+    async def reload(self) -> ConfigChange:
+        """Re-read the config and apply it; on a bad one keep the running config and raise."""
+        async with self._reload_lock:
+            try:
+                config = await asyncio.to_thread(self._load_config)
+            except ConfigError as exc:
+                self.reload_metrics.record(successful=False, now=time.time())
+                self.refresh_exposition()
+                log.error(
+                    "config reload failed; keeping the running config",
+                    extra={"fields": {"problems": str(exc)}},
+                )
+                raise
+            change = self.supervisor.apply(config)
+            self.config = config
+            self.reload_metrics.record(successful=True, now=time.time())
+            self.refresh_exposition()
+            log.info(
+                "config reloaded",
+                extra={
+                    "fields": {
+                        "added": ",".join(change.added),
+                        "changed": ",".join(change.changed),
+                        "removed": ",".join(change.removed),
+                    }
+                },
+            )
+            return change
+
+    def request_reload(self) -> None:
+        """Reload in the background (for SIGHUP); the outcome is logged and exported."""
+
+        async def reload_quietly() -> None:
+            with contextlib.suppress(ConfigError):  # logged and counted by reload()
+                await self.reload()
+
+        self._spawn(reload_quietly())
+
+    def _spawn(self, coroutine: Coroutine[object, object, object]) -> None:
+        task = asyncio.create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+EXPORTER = web.AppKey("exporter", Exporter)
 
 
 def create_app(
-    config: Config, *, credentials: CredentialsFactory = credentials_for
+    config: Config,
+    *,
+    load_config: ConfigLoader | None = None,
+    credentials: CredentialsFactory = credentials_for,
 ) -> web.Application:
-    """Build the exporter's web app; its pollers start and stop with the app."""
-    registry = CollectorRegistry(auto_describe=True)
-    store = SnapshotStore(target.name for target in config.targets)
-    registry.register(SnapshotCollector(store.snapshots))
+    """Build the exporter's web app; its pollers start and stop with the app.
+
+    ``load_config`` re-reads the configuration on reload (SIGHUP, ``POST /-/reload``); without
+    it a reload re-applies ``config``.
+    """
     app = web.Application()
-    app[CONFIG] = config
-    app[STORE] = store
-    app[CACHE] = ExpositionCache(registry)
-    app[API_METRICS] = ApiMetrics(registry)
-    app[CREDENTIALS] = credentials
-    app[RENDERS] = set()
-    register_build_info(registry, __version__)
+    app[EXPORTER] = Exporter(
+        config, load_config=load_config or (lambda: config), credentials=credentials
+    )
     app.cleanup_ctx.append(_run_pollers)
     app.router.add_get("/", _landing_page)
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/-/healthy", _healthy)
     app.router.add_get("/-/ready", _ready)
+    app.router.add_post("/-/reload", _reload)
+    app.router.add_put("/-/reload", _reload)
     return app
 
 
 async def _run_pollers(app: web.Application) -> AsyncIterator[None]:
-    config = app[CONFIG]
-    timeout = aiohttp.ClientTimeout(total=max(t.timeout for t in config.targets))
+    exporter = app[EXPORTER]
     headers = {"User-Agent": f"dli-exporter/{__version__}"}
-    async with aiohttp.ClientSession(timeout=timeout, headers=headers, trust_env=True) as session:
-        tasks = [
-            asyncio.create_task(_poller(app, session, target).run(), name=f"poll {target.name}")
-            for target in config.targets
-        ]
+    async with aiohttp.ClientSession(headers=headers, trust_env=True) as session:
+        exporter.supervisor.start(session, exporter.config)
         yield
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def _poller(app: web.Application, session: aiohttp.ClientSession, target: TargetConfig) -> Poller:
-    api_metrics = app[API_METRICS]
-
-    def observe(operation: str, code: str, seconds: float) -> None:
-        api_metrics.observe(target.name, operation, code, seconds)
-
-    client = DliClient(
-        session,
-        endpoint=target.endpoint,
-        project_id=target.project_id,
-        credentials=app[CREDENTIALS](target, session, observe),
-        timeout=target.timeout,
-        filters=target.filters,
-        page_concurrency=target.concurrency,
-        limiter=RateLimiter(target.rate_limit),
-        observe=observe,
-    )
-    return Poller(target, client, lambda snapshot: _publish(app, snapshot))
-
-
-def _publish(app: web.Application, snapshot: Snapshot) -> None:
-    """Store a finished poll's snapshot and start rendering the new exposition right away."""
-    app[STORE].publish(snapshot)
-    cache = app[CACHE]
-    cache.invalidate()
-    task: asyncio.Task[object] = asyncio.create_task(cache.get())
-    renders = app[RENDERS]
-    renders.add(task)
-    task.add_done_callback(renders.discard)
+        await exporter.supervisor.stop()
 
 
 async def _metrics(request: web.Request) -> web.Response:
     openmetrics = wants_openmetrics(request.headers.get("Accept", ""))
-    rendered = await request.app[CACHE].get(openmetrics=openmetrics)
+    rendered = await request.app[EXPORTER].cache.get(openmetrics=openmetrics)
     headers = {"Content-Type": rendered.content_type, "Vary": "Accept, Accept-Encoding"}
     if accepts_gzip(request.headers.get("Accept-Encoding", "")):
         headers["Content-Encoding"] = "gzip"
@@ -127,15 +159,32 @@ async def _healthy(_request: web.Request) -> web.Response:
 
 
 async def _ready(request: web.Request) -> web.Response:
-    store = request.app[STORE]
+    store = request.app[EXPORTER].store
     if store.ready():
         return web.Response(text="Ready\n")
     waiting = ", ".join(s.target for s in store.snapshots() if not s.polled)
     return web.Response(status=503, text=f"Not ready: first poll pending for {waiting}\n")
 
 
+async def _reload(request: web.Request) -> web.Response:
+    try:
+        change = await request.app[EXPORTER].reload()
+    except ConfigError as exc:
+        return web.Response(status=500, text=f"Reload failed; the running config is kept:\n{exc}\n")
+    summary = ", ".join(
+        f"{label}: {', '.join(names)}"
+        for label, names in (
+            ("added", change.added),
+            ("changed", change.changed),
+            ("removed", change.removed),
+        )
+        if names
+    )
+    return web.Response(text=f"Reloaded. {summary or 'No target changed.'}\n")
+
+
 async def _landing_page(request: web.Request) -> web.Response:
-    rows = "\n".join(_status_row(snapshot) for snapshot in request.app[STORE].snapshots())
+    rows = "\n".join(_status_row(s) for s in request.app[EXPORTER].store.snapshots())
     page = _LANDING_PAGE.format(version=html.escape(__version__), rows=rows)
     return web.Response(text=page, content_type="text/html")
 

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import Config
 from exporter.simulator import Simulator
-from exporter.web import STORE, create_app
+from exporter.web import EXPORTER, create_app
 from tests.conftest import OTHER_PROJECT, PROJECT, SECRET_KEY, make_target, promtool_path
 
 PROMETHEUS_ACCEPT = (
@@ -165,7 +165,7 @@ async def test_ready_waits_for_every_targets_first_poll(simulator: Simulator, si
         status, _, body = await get(f"{url}/-/ready")
         assert status == 503
         assert b"slow" in body
-        await wait_until(app[STORE].ready)
+        await wait_until(app[EXPORTER].store.ready)
         status, _, _ = await get(f"{url}/-/ready")
         assert status == 200
     finally:

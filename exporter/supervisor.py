@@ -1,0 +1,131 @@
+"""`Supervisor`: one poller task per configured target, and config changes applied by diff."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiohttp
+
+from exporter.auth import Credentials, RequestObserver
+from exporter.client import DliClient
+from exporter.config import Config, TargetConfig
+from exporter.exposition import SnapshotStore
+from exporter.model import Snapshot
+from exporter.poller import Poller
+from exporter.ratelimit import RateLimiter
+from exporter.telemetry import ApiMetrics
+
+log = logging.getLogger(__name__)
+
+CredentialsFactory = Callable[
+    [TargetConfig, aiohttp.ClientSession, RequestObserver | None], Credentials
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigChange:
+    """Which targets a new config added, changed, removed or left alone."""
+
+    added: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class _Running:
+    target: TargetConfig
+    poller: Poller
+    task: asyncio.Task[None]
+
+
+class Supervisor:
+    """Starts, replaces and stops pollers so they always match the current config.
+
+    A target whose settings did not change keeps its poller, state and series across a reload;
+    a changed one gets a new poller that carries on from the old one's last snapshot; a removed
+    one is stopped and its series (job and request metrics) vanish.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: SnapshotStore,
+        api_metrics: ApiMetrics,
+        credentials: CredentialsFactory,
+        on_change: Callable[[], None],
+    ) -> None:
+        self._store = store
+        self._api_metrics = api_metrics
+        self._credentials = credentials
+        self._on_change = on_change
+        self._running: dict[str, _Running] = {}
+        self._session: aiohttp.ClientSession | None = None
+
+    def start(self, session: aiohttp.ClientSession, config: Config) -> None:
+        """Start polling every target of ``config`` with ``session``."""
+        self._session = session
+        self.apply(config)
+
+    def apply(self, config: Config) -> ConfigChange:
+        """Make the running pollers match ``config``; returns what changed."""
+        wanted = {target.name: target for target in config.targets}
+        removed = tuple(name for name in self._running if name not in wanted)
+        for name in removed:
+            self._running.pop(name).task.cancel()
+            self._api_metrics.forget_target(name)
+        added: list[str] = []
+        changed: list[str] = []
+        unchanged: list[str] = []
+        for name, target in wanted.items():
+            running = self._running.get(name)
+            if running is not None and running.target == target:
+                unchanged.append(name)
+                continue
+            (changed if running else added).append(name)
+            if running is not None:
+                running.task.cancel()
+            self._start(target, running.poller.snapshot if running else None)
+        self._store.retain(wanted)
+        self._on_change()
+        return ConfigChange(tuple(added), tuple(changed), removed, tuple(unchanged))
+
+    async def stop(self) -> None:
+        """Cancel every poller and wait for them to finish."""
+        tasks = [running.task for running in self._running.values()]
+        self._running.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _start(self, target: TargetConfig, previous: Snapshot | None) -> None:
+        assert self._session is not None, "start() first"
+        api_metrics = self._api_metrics
+
+        def observe(operation: str, code: str, seconds: float) -> None:
+            api_metrics.observe(target.name, operation, code, seconds)
+
+        client = DliClient(
+            self._session,
+            endpoint=target.endpoint,
+            project_id=target.project_id,
+            credentials=self._credentials(target, self._session, observe),
+            timeout=target.timeout,
+            filters=target.filters,
+            page_concurrency=target.concurrency,
+            limiter=RateLimiter(target.rate_limit),
+            observe=observe,
+        )
+        poller = Poller(target, client, lambda s: self._publish(poller, s), initial=previous)
+        task = asyncio.create_task(poller.run(), name=f"poll {target.name}")
+        self._running[target.name] = _Running(target, poller, task)
+
+    def _publish(self, poller: Poller, snapshot: Snapshot) -> None:
+        running = self._running.get(snapshot.target)
+        if running is None or running.poller is not poller:
+            return  # a replaced or removed poller finishing its last poll
+        self._store.publish(snapshot)
+        self._on_change()
