@@ -10,6 +10,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -18,6 +19,7 @@ from exporter.config import Config, ConfigError, PasswordAuth, load_config
 from exporter.demo import demo_config
 from exporter.logs import FORMATS, LEVELS, configure_logging
 from exporter.web import EXPORTER, ConfigLoader, create_app
+from exporter.webconfig import WebConfig, WebConfigError, load_web_config, ssl_context
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_LISTEN_ADDRESS,
         help="address to serve /metrics on, HOST:PORT (default %(default)s: all interfaces)",
     )
+    parser.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        default=None,
+        help="exporter-toolkit style web config: TLS (tls_server_config) and basic auth "
+        "(basic_auth_users with bcrypt hashes)",
+    )
     parser.add_argument("--log.level", dest="log_level", choices=LEVELS, default="info")
     parser.add_argument("--log.format", dest="log_format", choices=FORMATS, default="logfmt")
     parser.add_argument(
@@ -70,17 +79,26 @@ def parse_listen_address(address: str) -> tuple[str | None, int]:
     return (host or None), int(port_text)
 
 
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """Where and how `/metrics` is served."""
+
+    host: str | None
+    port: int
+    web_config: WebConfig = field(default_factory=WebConfig)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the exporter; returns the process exit code."""
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level, args.log_format)
     try:
-        host, port = parse_listen_address(args.listen_address)
-    except ValueError as exc:
-        print(f"dli-exporter: --web.listen-address: {exc}", file=sys.stderr)
+        listener = _listener(args)
+    except (ValueError, WebConfigError) as exc:
+        print(f"dli-exporter: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if args.demo:
-        return asyncio.run(_run_demo(host, port))
+        return asyncio.run(_run_demo(listener))
     try:
         config = load_config(args.config_file)
     except ConfigError as exc:
@@ -98,23 +116,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{args.config_file}: OK ({len(config.targets)} targets)")
         return EXIT_OK
     reader = functools.partial(load_config, args.config_file)
-    return asyncio.run(serve(config, host, port, load_config=reader))
+    return asyncio.run(serve(config, listener, load_config=reader))
 
 
-async def _run_demo(host: str | None, port: int) -> int:
+def _listener(args: argparse.Namespace) -> Listener:
+    try:
+        host, port = parse_listen_address(args.listen_address)
+    except ValueError as exc:
+        raise ValueError(f"--web.listen-address: {exc}") from None
+    if args.web_config_file is None:
+        return Listener(host, port)
+    return Listener(host, port, load_web_config(args.web_config_file))
+
+
+async def _run_demo(listener: Listener) -> int:
     async with demo_config() as config:
         log.info(
             "demo mode: polling the built-in DLI simulator",
             extra={"fields": {"targets": ",".join(t.name for t in config.targets)}},
         )
-        return await serve(config, host, port)
+        return await serve(config, listener)
 
 
 async def serve(
-    config: Config, host: str | None, port: int, *, load_config: ConfigLoader | None = None
+    config: Config, listener: Listener, *, load_config: ConfigLoader | None = None
 ) -> int:
     """Serve until SIGINT or SIGTERM, reloading on SIGHUP; returns the exit code."""
-    app = create_app(config, load_config=load_config)
+    app = create_app(config, load_config=load_config, web_config=listener.web_config)
     runner = web.AppRunner(
         app,
         access_log=None,
@@ -123,17 +151,17 @@ async def serve(
     )
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
+        tls = ssl_context(listener.web_config)
+        site = web.TCPSite(runner, listener.host, listener.port, ssl_context=tls)
         try:
             await site.start()
         except OSError as exc:
-            log.error(
-                "cannot listen",
-                extra={"fields": {"address": f"{host or ''}:{port}", "error": str(exc)}},
-            )
+            address = f"{listener.host or ''}:{listener.port}"
+            log.error("cannot listen", extra={"fields": {"address": address, "error": str(exc)}})
             return EXIT_FAILURE
+        scheme = "https" if tls else "http"
         for address in runner.addresses:
-            log.info("listening", extra={"fields": {"address": _format_address(address)}})
+            log.info("listening", extra={"fields": {"address": _format_address(address, scheme)}})
         await _wait_for_stop_signal(app[EXPORTER].request_reload)
         log.info("shutting down")
     finally:
@@ -155,8 +183,9 @@ async def _wait_for_stop_signal(reload: Callable[[], None]) -> None:
                 loop.remove_signal_handler(signum)
 
 
-def _format_address(address: object) -> str:
+def _format_address(address: object, scheme: str) -> str:
     if isinstance(address, tuple) and len(address) >= 2:
         host = str(address[0])
-        return f"http://[{host}]:{address[1]}" if ":" in host else f"http://{host}:{address[1]}"
+        host = f"[{host}]" if ":" in host else host
+        return f"{scheme}://{host}:{address[1]}"
     return str(address)

@@ -27,6 +27,7 @@ from exporter.exposition import (
 from exporter.model import Snapshot
 from exporter.supervisor import ConfigChange, CredentialsFactory, Supervisor
 from exporter.telemetry import ApiMetrics, ReloadMetrics, register_build_info
+from exporter.webconfig import WebConfig, basic_auth_middleware
 
 log = logging.getLogger(__name__)
 
@@ -115,13 +116,15 @@ def create_app(
     *,
     load_config: ConfigLoader | None = None,
     credentials: CredentialsFactory = credentials_for,
+    web_config: WebConfig | None = None,
 ) -> web.Application:
     """Build the exporter's web app; its pollers start and stop with the app.
 
     ``load_config`` re-reads the configuration on reload (SIGHUP, ``POST /-/reload``); without
-    it a reload re-applies ``config``.
+    it a reload re-applies ``config``. ``web_config`` adds basic auth (TLS is the listener's).
     """
-    app = web.Application()
+    auth = basic_auth_middleware(web_config) if web_config else None
+    app = web.Application(middlewares=[auth] if auth else [])
     app[EXPORTER] = Exporter(
         config, load_config=load_config or (lambda: config), credentials=credentials
     )

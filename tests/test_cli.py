@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import signal
+import ssl
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -12,7 +14,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
+import bcrypt
 import pytest
+import trustme
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.cli import parse_listen_address
@@ -190,3 +194,55 @@ async def test_demo_serves_jobs_in_several_statuses_within_ten_seconds() -> None
     }
     assert len(statuses) >= 3, statuses
     assert "job_running" in statuses
+
+
+def basic_auth(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+async def test_tls_and_basic_auth_from_the_web_config_file(tmp_path: Path) -> None:
+    authority = trustme.CA()
+    certificate = authority.issue_cert("127.0.0.1")
+    certificate.private_key_pem.write_to_path(str(tmp_path / "server.key"))
+    certificate.cert_chain_pems[0].write_to_path(str(tmp_path / "server.crt"))
+    hashed = bcrypt.hashpw(b"s3cret-pass", bcrypt.gensalt(rounds=4)).decode()
+    web_config = tmp_path / "web.yml"
+    web_config.write_text(
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
+        f"basic_auth_users:\n  prometheus: '{hashed}'\n"
+        "unauthenticated_paths: ['/-/healthy']\n"
+    )
+    client_tls = ssl.create_default_context()
+    authority.configure_trust(client_tls)
+
+    async with exporter_process("--demo", "--web.config.file", str(web_config)) as (
+        url,
+        process,
+        _lines,
+    ):
+        assert url.startswith("https://")
+        connector = aiohttp.TCPConnector(ssl=client_tls)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            auth = {"Authorization": basic_auth("prometheus", "s3cret-pass")}
+            async with session.get(f"{url}/metrics", headers=auth) as resp:
+                assert resp.status == 200
+            async with session.get(f"{url}/metrics") as resp:
+                assert resp.status == 401
+                assert resp.headers["WWW-Authenticate"].startswith("Basic")
+            wrong = {"Authorization": basic_auth("prometheus", "guess")}
+            async with session.get(f"{url}/metrics", headers=wrong) as resp:
+                assert resp.status == 401
+            async with session.get(f"{url}/-/healthy") as resp:
+                assert resp.status == 200
+        assert await stop(process) == 0
+
+
+def test_a_bad_web_config_file_is_rejected_before_start(tmp_path: Path) -> None:
+    web_config = tmp_path / "web.yml"
+    web_config.write_text("basic_auth_users:\n  admin: not-a-bcrypt-hash\n")
+
+    result = run("--demo", "--web.config.file", str(web_config))
+
+    assert result.returncode == 2
+    assert "basic_auth_users.admin" in result.stderr
+    assert "not-a-bcrypt-hash" not in result.stderr
