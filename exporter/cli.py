@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from exporter import __version__
-from exporter.config import Config, ConfigError, PasswordAuth, load_config
+from exporter.config import Config, ConfigError, load_config
 from exporter.demo import demo_config
 from exporter.logs import FORMATS, LEVELS, configure_logging
 from exporter.web import EXPORTER, ConfigLoader, create_app
@@ -103,14 +103,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config_file)
     except ConfigError as exc:
         print(f"dli-exporter: invalid configuration:\n{exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    unsupported = [t.name for t in config.targets if isinstance(t.auth, PasswordAuth)]
-    if unsupported:
-        print(
-            f"dli-exporter: {args.config_file}: auth type password (targets: "
-            f"{', '.join(unsupported)}) is not supported yet; use AK/SK",
-            file=sys.stderr,
-        )
         return EXIT_BAD_INPUT
     if args.config_check:
         print(f"{args.config_file}: OK ({len(config.targets)} targets)")

@@ -197,6 +197,8 @@ class DliClient:
             try:
                 return await self._attempt(operation, path, query, parser, budget)
             except DliApiError as exc:
+                if exc.operation != operation:
+                    raise  # the credentials' own call (IAM) failed; it has its own back-off
                 if exc.status == 401 and not refreshed and await self._credentials.refresh():
                     refreshed = True
                     continue
@@ -234,11 +236,20 @@ class DliClient:
         parser: Callable[[object], _T],
         budget: float,
     ) -> _T:
-        """One signed GET, observed once with its outcome: the status, "timeout" or "error"."""
+        """One signed GET, observed once with its outcome: the status, "timeout" or "error".
+
+        Authorization comes first and is not part of the observed DLI request: credentials that
+        call IAM observe (and back off) on their own, and their errors pass through unretried.
+        """
+        query_string = canonical_query_string(query)
+        url = f"{self._endpoint}{path}" + (f"?{query_string}" if query_string else "")
+        headers = await self._credentials.authorize(
+            "GET", url, {"Content-Type": "application/json"}, b""
+        )
         started = time.monotonic()
         code = "error"
         try:
-            response = await self._get(operation, path, query, budget)
+            response = await self._get(operation, url, headers, budget)
             code = str(response.status)
             if response.status >= 400:
                 error = error_from_body(
@@ -268,13 +279,8 @@ class DliClient:
                 self._observe(operation, code, time.monotonic() - started)
 
     async def _get(
-        self, operation: str, path: str, query: Mapping[str, QueryValue], budget: float
+        self, operation: str, url: str, headers: Mapping[str, str], budget: float
     ) -> _Response:
-        query_string = canonical_query_string(query)
-        url = f"{self._endpoint}{path}" + (f"?{query_string}" if query_string else "")
-        headers = await self._credentials.authorize(
-            "GET", url, {"Content-Type": "application/json"}, b""
-        )
         try:
             async with self._session.get(
                 URL(url, encoded=True),

@@ -52,7 +52,7 @@ def describe_client_error(exc: aiohttp.ClientError) -> str:
 def error_from_body(
     operation: str, status: int, body: bytes, request_id: str | None
 ) -> DliApiError:
-    """Build the error from any of the error-body shapes DLI, APIG or a proxy send."""
+    """Build the error from any of the error-body shapes DLI, APIG, IAM or a proxy send."""
     error_code: str | None = None
     message: str | None = None
     try:
@@ -60,18 +60,14 @@ def error_from_body(
     except ValueError:
         payload = None
     if isinstance(payload, dict):
-        for code_key, msg_key in (
-            ("error_code", "error_msg"),
-            ("errorCode", "errorMsg"),
-            ("code", "message"),
-        ):
-            code_value, msg_value = payload.get(code_key), payload.get(msg_key)
-            if error_code is None and isinstance(code_value, str | int):
-                error_code = str(code_value)
-            if message is None and isinstance(msg_value, str):
-                message = msg_value
-        if message is None and isinstance(payload.get("message"), str):
-            message = str(payload["message"])
+        error_code, message = _code_and_message(payload)
+        nested = payload.get("error")
+        if isinstance(nested, dict):  # IAM: {"error": {"code": 401, "message", "title"}}
+            nested_code, nested_message = _code_and_message(nested)
+            if error_code is None and nested_code != str(status):
+                error_code = nested_code
+            if message is None:
+                message = nested_message
     if message is None:
         message = _plain_text(body) or f"HTTP {status}"
     return DliApiError(
@@ -82,6 +78,26 @@ def error_from_body(
         error_code=error_code,
         request_id=request_id,
     )
+
+
+def _code_and_message(payload: dict[str, object]) -> tuple[str | None, str | None]:
+    """The error code and message of one JSON object, whichever key spelling it uses."""
+    error_code: str | None = None
+    message: str | None = None
+    for code_key, msg_key in (
+        ("error_code", "error_msg"),
+        ("errorCode", "errorMsg"),
+        ("code", "message"),
+    ):
+        code_value, msg_value = payload.get(code_key), payload.get(msg_key)
+        if error_code is None and isinstance(code_value, str | int) and code_value != "":
+            error_code = str(code_value)
+        if message is None and isinstance(msg_value, str) and msg_value.strip():
+            message = msg_value
+    title = payload.get("title")
+    if message is None and isinstance(title, str) and title.strip():
+        message = title
+    return error_code, message
 
 
 def _plain_text(body: bytes) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import secrets
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -11,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from exporter.simulator.app import create_app
+from exporter.simulator.app import IAM_TOKEN, create_app
 from exporter.simulator.jobs import (
     SimJob,
     new_jid,
@@ -38,8 +39,10 @@ class RequestRecord:
     query: dict[str, str]
     status: int
     access_key: str | None
-    #: ``list_jobs``, ``execute_graph`` or ``unknown``.
+    #: ``list_jobs``, ``execute_graph``, ``iam_token`` or ``unknown``.
     operation: str
+    #: The IAM user: who asked for a token, or whose token authenticated a DLI request.
+    user: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +51,7 @@ class Fault:
 
     ``body=None`` gives the JSON error body the real service sends for ``status``.
     ``delay`` seconds pass before answering (to trip client timeouts).
-    ``operation=None`` matches any operation.
+    ``operation=None`` matches any DLI operation; IAM faults need ``operation="iam_token"``.
     """
 
     status: int = 500
@@ -59,6 +62,16 @@ class Fault:
     operation: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """What the simulated IAM knows about a token it issued (times on the simulator's clock)."""
+
+    user: str
+    project_id: str
+    issued_at: float
+    expires_at: float
+
+
 class Simulator:
     """A DLI API stand-in: projects with Flink jobs that live through realistic lifecycles.
 
@@ -67,6 +80,10 @@ class Simulator:
     ``latency`` seconds are slept per request; ``rate_limit`` (requests per second, all callers
     together) answers 429 ``APIG.0308`` beyond it. Past ``request_log_limit`` records the oldest
     half of `request_log` is dropped (``None``: unbounded), so a long demo does not grow forever.
+
+    IAM: ``iam_users`` maps user names to ``(password, domain_name)``; a token they obtain is
+    valid for ``token_ttl`` seconds (an attribute tests may change) on every DLI endpoint.
+    Projects are named like IAM names them: the first ``region``, later ones ``region_<id>``.
     """
 
     def __init__(
@@ -79,16 +96,24 @@ class Simulator:
         lifecycle: bool = True,
         rate_limit: float | None = None,
         request_log_limit: int | None = 100_000,
+        iam_users: Mapping[str, tuple[str, str]] | None = None,
+        token_ttl: float = 86_400.0,
+        region: str = "cn-north-4",
     ) -> None:
         self.clock = clock
         self.seed = seed
         self.latency = latency
         self.lifecycle = lifecycle
         self.rate_limit = rate_limit
+        self.token_ttl = token_ttl
+        self.region = region
         self.request_log: list[RequestRecord] = []
         self._credentials = dict(credentials)
         self._rng = seeded_rng(seed)
         self._projects: dict[str, dict[int, SimJob]] = {}
+        self._project_names: dict[str, str] = {}
+        self._iam_users = dict(iam_users or {})
+        self._tokens: dict[str, IssuedToken] = {}
         self._next_id = _FIRST_JOB_ID
         # Lifecycle schedule: a heap of (due, job_id) plus the live due time and event count of
         # each job; heap entries whose due time no longer matches are stale and skipped.
@@ -104,9 +129,31 @@ class Simulator:
 
     # --- projects and jobs ---------------------------------------------------------------
 
-    def add_project(self, project_id: str) -> None:
-        """Create an empty project (no-op when it exists)."""
-        self._projects.setdefault(project_id, {})
+    def add_project(self, project_id: str, *, name: str | None = None) -> None:
+        """Create an empty project (no-op when it exists); ``name`` is its IAM project name."""
+        self._ensure_project(project_id, name)
+
+    def _ensure_project(self, project_id: str, name: str | None = None) -> dict[int, SimJob]:
+        if project_id not in self._projects:
+            if name is None:
+                taken = self.region in self._project_names.values()
+                name = f"{self.region}_{project_id}" if taken else self.region
+            elif name in self._project_names.values():
+                raise ValueError(f"project name {name!r} already exists")
+            self._projects[project_id] = {}
+            self._project_names[project_id] = name
+        return self._projects[project_id]
+
+    def project_name(self, project_id: str) -> str | None:
+        """The IAM name of a project, or ``None`` when it does not exist."""
+        return self._project_names.get(project_id)
+
+    def project_named(self, name: str) -> str | None:
+        """The id of the project called ``name``, or ``None``."""
+        for project_id, project_name in self._project_names.items():
+            if project_name == name:
+                return project_id
+        return None
 
     def has_project(self, project_id: str) -> bool:
         """True when ``project_id`` exists."""
@@ -118,7 +165,7 @@ class Simulator:
         Defaults: a running Flink OpenSource SQL job created an hour ago and started
         50 minutes ago, with a fresh unique ``job_id``.
         """
-        jobs = self._projects.setdefault(project_id, {})
+        jobs = self._ensure_project(project_id)
         job_id = fields_.pop("job_id", None)
         if job_id is None:
             job_id = self._take_id()
@@ -154,7 +201,7 @@ class Simulator:
         ``running_fraction`` fixes the share of ``job_running`` jobs (rounded); by default about
         two thirds run. Deterministic given the seed and the calls made before.
         """
-        jobs = self._projects.setdefault(project_id, {})
+        jobs = self._ensure_project(project_id)
         now_ms = self._now_ms()
         created = []
         for status in populate_statuses(self._rng, count, running_fraction):
@@ -251,6 +298,30 @@ class Simulator:
         """The secret key of ``access_key``, or ``None`` when it is unknown."""
         return self._credentials.get(access_key)
 
+    def check_password(self, user: str, password: str, domain_name: str) -> bool:
+        """True when ``user`` exists in ``domain_name`` with this password."""
+        return self._iam_users.get(user) == (password, domain_name)
+
+    def issue_token(self, user: str, project_id: str) -> tuple[str, IssuedToken]:
+        """A new token for ``user`` scoped to ``project_id``, valid ``token_ttl`` seconds."""
+        now = self.clock()
+        self._tokens = {t: issued for t, issued in self._tokens.items() if issued.expires_at > now}
+        token = "MII" + secrets.token_urlsafe(96)
+        issued = IssuedToken(user, project_id, now, now + self.token_ttl)
+        self._tokens[token] = issued
+        return token, issued
+
+    def token_info(self, token: str) -> IssuedToken | None:
+        """The issued token, or ``None`` when it is unknown, revoked or expired."""
+        issued = self._tokens.get(token)
+        if issued is None or issued.expires_at <= self.clock():
+            return None
+        return issued
+
+    def revoke_tokens(self) -> None:
+        """Invalidate every token issued so far (as a password change does)."""
+        self._tokens.clear()
+
     def inject_fault(self, fault: Fault, *, times: int = 1) -> None:
         """Answer the next ``times`` matching requests with ``fault``, in injection order."""
         self._faults.extend([fault] * times)
@@ -258,7 +329,7 @@ class Simulator:
     def take_fault(self, operation: str) -> Fault | None:
         """Remove and return the first queued fault matching ``operation``."""
         for fault in self._faults:
-            if fault.operation in (None, operation):
+            if fault.operation == operation or (fault.operation is None and operation != IAM_TOKEN):
                 self._faults.remove(fault)
                 return fault
         return None
@@ -284,9 +355,12 @@ class Simulator:
         status: int,
         access_key: str | None,
         operation: str,
+        user: str | None = None,
     ) -> None:
         """Append a `RequestRecord` stamped with the clock; trims the log when over its limit."""
-        entry = RequestRecord(self.clock(), method, path, query, status, access_key, operation)
+        entry = RequestRecord(
+            self.clock(), method, path, query, status, access_key, operation, user
+        )
         self.request_log.append(entry)
         if self._log_limit is not None and len(self.request_log) > self._log_limit:
             del self.request_log[: len(self.request_log) - self._log_limit // 2]
