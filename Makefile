@@ -15,9 +15,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/dli-exporter --demo --web.listen-address 127.0.0.1:9469
 
-## promtool comes from Debian's prometheus package; installed here when missing.
+## promtool/prometheus and amtool/alertmanager come from Debian's packages; installed when missing.
 tools:
-	@command -v promtool >/dev/null || ./scripts/install-tools.sh
+	@./scripts/install-tools.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check exporter tests
