@@ -15,6 +15,7 @@ import aiohttp
 
 from exporter.config import AkSkAuth, PasswordAuth, TargetConfig
 from exporter.errors import DliApiError, describe_client_error, error_from_body
+from exporter.http import read_body
 from exporter.secret import Secret
 from exporter.signing import sign_request
 
@@ -285,7 +286,7 @@ class IamTokenCredentials:
                 timeout=self._timeout,
                 allow_redirects=False,
             ) as resp:
-                body = await _read_body(resp)
+                body = await read_body(resp, _MAX_TOKEN_BODY)
                 subject = resp.headers.get(_SUBJECT_TOKEN_HEADER)
                 return resp.status, body, subject, resp.headers.get("X-Request-Id")
         except TimeoutError as exc:
@@ -381,13 +382,6 @@ def _copy(error: DliApiError) -> DliApiError:
         error_code=error.error_code,
         request_id=error.request_id,
     )
-
-
-async def _read_body(resp: aiohttp.ClientResponse) -> bytes:
-    body = await resp.content.read(_MAX_TOKEN_BODY + 1)
-    if len(body) > _MAX_TOKEN_BODY:
-        raise aiohttp.ClientPayloadError(f"body larger than {_MAX_TOKEN_BODY} bytes")
-    return body
 
 
 def credentials_for(

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from exporter import __version__
 from exporter.config import Config, ConfigError, load_config
-from exporter.demo import demo_config
+from exporter.demo import SCENARIOS, demo_config
 from exporter.logs import FORMATS, LEVELS, configure_logging
 from exporter.web import EXPORTER, ConfigLoader, create_app
 from exporter.webconfig import WebConfig, WebConfigError, load_web_config, ssl_context
@@ -66,6 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="poll a built-in DLI simulator on loopback; no config or credentials needed",
     )
+    parser.add_argument(
+        "--demo.scenario",
+        dest="demo_scenario",
+        choices=SCENARIOS,
+        default="lifecycle",
+        help="with --demo: 'lifecycle' (jobs with realistic lifecycles) or 'incident' (one "
+        "healthy job, one that fails, one in a restart loop; polled every second)",
+    )
     parser.add_argument("--version", action="version", version=f"dli-exporter {__version__}")
     return parser
 
@@ -98,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"dli-exporter: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if args.demo:
-        return asyncio.run(_run_demo(listener))
+        return asyncio.run(_run_demo(listener, args.demo_scenario))
     try:
         config = load_config(args.config_file)
     except ConfigError as exc:
@@ -121,8 +129,8 @@ def _listener(args: argparse.Namespace) -> Listener:
     return Listener(host, port, load_web_config(args.web_config_file))
 
 
-async def _run_demo(listener: Listener) -> int:
-    async with demo_config() as config:
+async def _run_demo(listener: Listener, scenario: str) -> int:
+    async with demo_config(scenario=scenario) as config:
         log.info(
             "demo mode: polling the built-in DLI simulator",
             extra={"fields": {"targets": ",".join(t.name for t in config.targets)}},

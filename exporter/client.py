@@ -19,6 +19,7 @@ from yarl import URL
 from exporter.auth import Credentials, RequestObserver
 from exporter.config import Filters
 from exporter.errors import DliApiError, describe_client_error, error_from_body
+from exporter.http import read_body
 from exporter.model import (
     ExecuteGraph,
     FlinkJob,
@@ -40,6 +41,9 @@ PAGE_SIZE: Final = 100
 MAX_BODY_BYTES: Final = 32 * 1024 * 1024
 #: Guard against a server whose paging never ends when it reports no total_count.
 MAX_PAGES: Final = 10_000
+
+#: A retry is not started with less time than this (or the timeout) left before the deadline.
+MIN_USEFUL_ATTEMPT: Final = 1.0
 
 LIST_JOBS: Final = "list_jobs"
 EXECUTE_GRAPH: Final = "execute_graph"
@@ -224,7 +228,10 @@ class DliClient:
         if attempt >= self._retry.max_attempts or not _is_retryable(exc):
             return None
         delay = max(exc.retry_after or 0.0, self._retry.backoff(attempt, self._rng))
-        if deadline is not None and time.monotonic() + delay >= deadline:
+        # A retry must have a useful time left after its wait, or it would only turn the real
+        # error (a 503, say) into a timeout.
+        useful = min(self._timeout, MIN_USEFUL_ATTEMPT)
+        if deadline is not None and time.monotonic() + delay + useful >= deadline:
             return None
         return delay
 
@@ -287,7 +294,7 @@ class DliClient:
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=budget),
             ) as resp:
-                body = await _read_body(resp)
+                body = await read_body(resp, MAX_BODY_BYTES)
                 return _Response(
                     resp.status,
                     body,
@@ -321,12 +328,3 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-async def _read_body(resp: aiohttp.ClientResponse) -> bytes:
-    if resp.content_length is not None and resp.content_length > MAX_BODY_BYTES:
-        raise aiohttp.ClientPayloadError(f"body of {resp.content_length} bytes is too large")
-    body = await resp.content.read(MAX_BODY_BYTES + 1)
-    if len(body) > MAX_BODY_BYTES:
-        raise aiohttp.ClientPayloadError(f"body larger than {MAX_BODY_BYTES} bytes")
-    return body

@@ -48,6 +48,8 @@ class Poller:
         self._monotonic = monotonic
         self._snapshot = initial or Snapshot(target=target.name)
         self._graph_failures = 0
+        #: What the current failure is (operation, code, error_code), to log each kind once.
+        self._failure_kind: str | None = None
 
     @property
     def snapshot(self) -> Snapshot:
@@ -73,10 +75,12 @@ class Poller:
         try:
             jobs = await self._client.list_jobs(deadline=deadline)
         except DliApiError as exc:
-            return self._finish_failed(started, exc.describe())
+            kind = f"{exc.operation} {exc.code} {exc.error_code or ''}"
+            return self._finish_failed(started, exc.describe(), kind)
         except Exception as exc:  # the poll loop is the boundary: count, log, carry on
             log.exception("unexpected error while listing jobs", extra=self._fields())
-            return self._finish_failed(started, f"internal error: {type(exc).__name__}")
+            error = f"internal error: {type(exc).__name__}"
+            return self._finish_failed(started, error, error)
         states = await self._with_execute_graphs(jobs, deadline)
         snapshot = Snapshot(
             target=self._target.name,
@@ -124,9 +128,10 @@ class Poller:
             log.info("execute-graph calls recovered", extra=self._fields())
         self._graph_failures = failures
 
-    def _finish_failed(self, started: float, error: str) -> Snapshot:
+    def _finish_failed(self, started: float, error: str, kind: str) -> Snapshot:
+        """Publish a failed poll; ``kind`` (no request id) decides whether this is news to log."""
         previous = self._snapshot
-        if previous.up or previous.last_error != error:
+        if previous.up or self._failure_kind != kind:
             log.warning("target is down", extra=self._fields(error=error))
         keep = previous.last_success_time is not None and (
             self._clock() - previous.last_success_time
@@ -141,6 +146,7 @@ class Poller:
             poll_duration_seconds=self._monotonic() - started,
             last_error=error,
         )
+        self._failure_kind = kind
         return self._replace(snapshot)
 
     def _replace(self, snapshot: Snapshot) -> Snapshot:

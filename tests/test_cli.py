@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import json
-import signal
 import ssl
 import subprocess
-import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
@@ -22,8 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.cli import parse_listen_address
 from exporter.simulator import Simulator
 from tests.conftest import ACCESS_KEY, PROJECT, SECRET_KEY
-
-EXPORTER = [sys.executable, "-m", "exporter"]
+from tests.processes import EXPORTER, exporter_process, scrape_when_ready, stop
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -92,66 +85,6 @@ def test_a_bad_listen_address_is_rejected() -> None:
 )
 def test_listen_address_forms(address: str, expected: tuple[str | None, int]) -> None:
     assert parse_listen_address(address) == expected
-
-
-@asynccontextmanager
-async def exporter_process(
-    *args: str,
-) -> AsyncIterator[tuple[str, asyncio.subprocess.Process, list[str]]]:
-    """Start the exporter on an ephemeral port; yields its URL, the process and its log lines."""
-    process = await asyncio.create_subprocess_exec(
-        *EXPORTER,
-        "--web.listen-address",
-        "127.0.0.1:0",
-        "--log.format",
-        "json",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert process.stderr is not None
-    lines: list[str] = []
-    url = ""
-    async with asyncio.timeout(20):
-        while not url:
-            line = (await process.stderr.readline()).decode()
-            assert line, f"exporter exited early: {lines}"
-            lines.append(line)
-            event = json.loads(line)
-            if event["msg"] == "listening":
-                url = event["address"]
-
-    async def drain() -> None:
-        assert process.stderr is not None
-        async for raw in process.stderr:
-            lines.append(raw.decode())
-
-    drainer = asyncio.create_task(drain())
-    try:
-        yield url, process, lines
-    finally:
-        if process.returncode is None:
-            process.kill()
-        await process.wait()
-        await drainer
-
-
-async def scrape_when_ready(url: str) -> str:
-    async with aiohttp.ClientSession() as session:
-        async with asyncio.timeout(10):
-            while True:
-                async with session.get(f"{url}/-/ready") as resp:
-                    if resp.status == 200:
-                        break
-                await asyncio.sleep(0.05)
-        async with session.get(f"{url}/metrics") as resp:
-            return await resp.text()
-
-
-async def stop(process: asyncio.subprocess.Process) -> int:
-    process.send_signal(signal.SIGTERM)
-    async with asyncio.timeout(5):
-        return await process.wait()
 
 
 async def test_exporter_serves_the_simulator_and_never_logs_the_secret(

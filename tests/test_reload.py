@@ -17,7 +17,7 @@ from exporter.config import load_config
 from exporter.simulator import Simulator
 from exporter.web import EXPORTER, create_app
 from tests.conftest import ACCESS_KEY, OTHER_PROJECT, PROJECT, SECRET_KEY
-from tests.test_cli import exporter_process, scrape_when_ready, stop
+from tests.processes import exporter_process, scrape_when_ready, stop
 
 TARGET = """
   - name: {name}

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import struct
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -40,6 +42,8 @@ _IAM_TOKEN_PATH: Final = "/v3/auth/tokens"  # noqa: S105 - a path
 _AUTH_TOKEN_HEADER: Final = "X-Auth-Token"  # noqa: S105 - a header name
 #: The IAM user a request authenticated as (or asked a token for), for the request log.
 _USER: Final = web.RequestKey("user", str)
+#: Set when an injected fault reset the connection instead of answering.
+_RESET: Final = web.RequestKey("reset", bool)
 _MAX_LIMIT: Final = 100
 _MAX_NAME_LENGTH: Final = 57
 #: Filters compared for equality; an empty value means "no filter".
@@ -123,7 +127,8 @@ class _Api:
             response, access_key = await self._answer_iam(request, handler, request_id), None
         else:
             response, access_key = await self._answer(request, handler, operation, request_id)
-        response.headers["X-Request-Id"] = request_id
+        if not response.prepared:  # a truncated answer was sent already, with its id
+            response.headers["X-Request-Id"] = request_id
         query: dict[str, str] = {}
         for key, value in parse_query(request).items():
             query.setdefault(key, value)
@@ -131,7 +136,7 @@ class _Api:
             method=request.method,
             path=request.path,
             query=query,
-            status=response.status,
+            status=0 if request.get(_RESET) else response.status,
             access_key=access_key,
             operation=operation,
             user=request.get(_USER),
@@ -144,7 +149,7 @@ class _Api:
         """IAM is not behind DLI's gateway: no signature check and no throttling, only faults."""
         fault = self._sim.take_fault(IAM_TOKEN)
         if fault is not None:
-            return await _fault_response(fault, request_id, IAM_TOKEN)
+            return await _fault_response(request, fault, request_id, IAM_TOKEN)
         return await handler(request)
 
     async def _answer(
@@ -171,7 +176,7 @@ class _Api:
             return _throttled(self._sim.rate_limit or 0.0, request_id), access_key
         fault = self._sim.take_fault(operation)
         if fault is not None:
-            return await _fault_response(fault, request_id, operation), access_key
+            return await _fault_response(request, fault, request_id, operation), access_key
         return await handler(request), access_key
 
     async def _verify_signature(self, request: web.Request) -> str:
@@ -230,6 +235,7 @@ class _Api:
                 "jobs": [job.to_api(show_detail=query.show_detail, now_ms=now_ms) for job in page],
             },
         }
+        self._sim.jobs_listed(project_id)
         return web.json_response(body)
 
     async def execute_graph(self, request: web.Request) -> web.Response:
@@ -401,17 +407,49 @@ def _throttled(rate_limit: float, request_id: str) -> web.Response:
     return _apig_error(429, "APIG.0308", message, request_id)
 
 
-async def _fault_response(fault: Fault, request_id: str, operation: str) -> web.Response:
+async def _fault_response(
+    request: web.Request, fault: Fault, request_id: str, operation: str
+) -> web.StreamResponse:
     if fault.delay > 0:
         await asyncio.sleep(fault.delay)
+    if fault.reset:
+        return _reset(request, fault.status)
     body = fault.body
     if body is None and operation == IAM_TOKEN:
         message = "Server-side errors occur." if fault.status >= 500 else "The request failed."
         body = json.dumps(_iam_error_body(fault.status, message)).encode()
     elif body is None:
         body = json.dumps(_default_fault_body(fault.status, request_id)).encode()
+    if fault.truncate:
+        return await _truncated(request, fault, body, request_id)
     response = web.Response(status=fault.status, body=body, content_type=fault.content_type)
     response.headers.update(fault.headers)
+    return response
+
+
+def _reset(request: web.Request, status: int) -> web.Response:
+    """Reset the connection (RST, not a graceful close); the returned response is never sent."""
+    request[_RESET] = True
+    transport = request.transport
+    if transport is not None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # linger 0: closing sends RST and drops unsent data
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+    return web.Response(status=status)
+
+
+async def _truncated(
+    request: web.Request, fault: Fault, body: bytes, request_id: str
+) -> web.StreamResponse:
+    """Announce ``len(body)`` bytes, send half of them, then close the connection."""
+    response = web.StreamResponse(status=fault.status, headers=fault.headers)
+    response.content_type = fault.content_type
+    response.content_length = len(body)
+    response.headers["X-Request-Id"] = request_id
+    response.force_close()
+    await response.prepare(request)
+    await response.write(body[: len(body) // 2])
     return response
 
 

@@ -52,6 +52,9 @@ class Fault:
     ``body=None`` gives the JSON error body the real service sends for ``status``.
     ``delay`` seconds pass before answering (to trip client timeouts).
     ``operation=None`` matches any DLI operation; IAM faults need ``operation="iam_token"``.
+    ``reset=True`` answers nothing: the connection is reset (TCP RST); logged as status 0.
+    ``truncate=True`` announces the whole body's ``Content-Length``, sends its first half and
+    closes the connection.
     """
 
     status: int = 500
@@ -60,6 +63,8 @@ class Fault:
     content_type: str = "application/json"
     delay: float = 0.0
     operation: str | None = None
+    reset: bool = False
+    truncate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +126,10 @@ class Simulator:
         self._due: dict[int, float] = {}
         self._events: dict[int, int] = {}
         self._faults: deque[Fault] = deque()
+        #: Persistent faults by operation (``None``: any DLI operation), until `clear_faults`.
+        self._standing: dict[str | None, Fault] = {}
+        #: Jobs to delete right after their project's next listing, by project.
+        self._doomed: dict[str, set[int]] = {}
         self._log_limit = request_log_limit
         self._bucket = (float(rate_limit or 0.0), clock())
 
@@ -326,13 +335,43 @@ class Simulator:
         """Answer the next ``times`` matching requests with ``fault``, in injection order."""
         self._faults.extend([fault] * times)
 
+    def set_fault(self, fault: Fault) -> None:
+        """Answer every request matching ``fault.operation`` with ``fault`` until cleared.
+
+        Queued faults (`inject_fault`) go first. A later ``set_fault`` for the same operation
+        replaces this one; one for a specific operation wins over one for any (``None``).
+        """
+        self._standing[fault.operation] = fault
+
+    def clear_faults(self) -> None:
+        """Drop every queued and persistent fault: requests are answered normally again."""
+        self._faults.clear()
+        self._standing.clear()
+
     def take_fault(self, operation: str) -> Fault | None:
-        """Remove and return the first queued fault matching ``operation``."""
+        """The first queued fault matching ``operation`` (removed), else the standing one."""
         for fault in self._faults:
             if fault.operation == operation or (fault.operation is None and operation != IAM_TOKEN):
                 self._faults.remove(fault)
                 return fault
-        return None
+        standing = self._standing.get(operation)
+        if standing is None and operation != IAM_TOKEN:
+            standing = self._standing.get(None)
+        return standing
+
+    def delete_after_next_list(self, project_id: str, job_id: int) -> None:
+        """Delete a job right after the next list-jobs page of its project is built.
+
+        The job is listed once more and then gone, as when it is deleted between a client's
+        listing and its execute-graph call (which then answers 404).
+        """
+        self._doomed.setdefault(project_id, set()).add(job_id)
+
+    def jobs_listed(self, project_id: str) -> None:
+        """Called by the list handler after building a page: applies `delete_after_next_list`."""
+        for job_id in self._doomed.pop(project_id, set()):
+            if self.get_job(project_id, job_id) is not None:
+                self.remove_job(project_id, job_id)
 
     def admit(self) -> bool:
         """Token-bucket throttle on the injected clock; False when over ``rate_limit``."""
