@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import functools
 import logging
 import signal
 import sys
@@ -18,6 +17,7 @@ from exporter import __version__
 from exporter.config import Config, ConfigError, load_config
 from exporter.demo import SCENARIOS, demo_config
 from exporter.logs import FORMATS, LEVELS, configure_logging
+from exporter.shard import parse_shard
 from exporter.web import EXPORTER, ConfigLoader, create_app
 from exporter.webconfig import WebConfig, WebConfigError, load_web_config, ssl_context
 
@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="exporter-toolkit style web config: TLS (tls_server_config) and basic auth "
         "(basic_auth_users with bcrypt hashes)",
+    )
+    parser.add_argument(
+        "--shard",
+        default="0/1",
+        help="INDEX/COUNT: poll only the targets whose name hashes to this replica "
+        "(0-based; e.g. a StatefulSet ordinal and its replica count). Default %(default)s",
     )
     parser.add_argument("--log.level", dest="log_level", choices=LEVELS, default="info")
     parser.add_argument("--log.format", dest="log_format", choices=FORMATS, default="logfmt")
@@ -102,20 +108,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.log_level, args.log_format)
     try:
         listener = _listener(args)
+        shard = parse_shard(args.shard)
     except (ValueError, WebConfigError) as exc:
         print(f"dli-exporter: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if args.demo:
         return asyncio.run(_run_demo(listener, args.demo_scenario))
     try:
-        config = load_config(args.config_file)
+        full = load_config(args.config_file)
     except ConfigError as exc:
         print(f"dli-exporter: invalid configuration:\n{exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    config = shard.select(full)
     if args.config_check:
-        print(f"{args.config_file}: OK ({len(config.targets)} targets)")
+        mine = f", {len(config.targets)} on shard {args.shard}" if shard.count > 1 else ""
+        print(f"{args.config_file}: OK ({len(full.targets)} targets{mine})")
         return EXIT_OK
-    reader = functools.partial(load_config, args.config_file)
+    if shard.count > 1:
+        log.info(
+            "sharding",
+            extra={
+                "fields": {
+                    "shard": args.shard,
+                    "targets": len(config.targets),
+                    "of": len(full.targets),
+                }
+            },
+        )
+
+    def reader() -> Config:
+        return shard.select(load_config(args.config_file))
+
     return asyncio.run(serve(config, listener, load_config=reader))
 
 

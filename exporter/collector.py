@@ -21,6 +21,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.openmetrics import exposition as openmetrics_exposition
 from prometheus_client.registry import Collector
 
+from exporter.config import MetricOptions
 from exporter.model import FLINK_STATES, JOB_STATUSES, JobState, Snapshot
 
 #: Extra label values and the sample value; one item per sample.
@@ -83,6 +84,8 @@ def _state_set(current: str | None, known: tuple[str, ...]) -> Iterable[Reading]
     """One sample per known state (1 for ``current``), plus ``current`` itself if unknown."""
     if current is None:
         return ()
+    if not known:  # the "current state only" cardinality option
+        return (((current,), 1.0),)
     readings = [((state,), 1.0 if state == current else 0.0) for state in known]
     if current not in known:
         readings.append(((current,), 1.0))
@@ -297,6 +300,29 @@ CATALOGUE: Final[tuple[MetricSpec, ...]] = (
 )
 
 
+def build_catalogue(options: MetricOptions) -> tuple[MetricSpec, ...]:
+    """:data:`CATALOGUE` adjusted by the cardinality options (see `MetricOptions`)."""
+    current_only = options.state_sets == "current"
+    replacements: dict[str, MetricSpec] = {}
+    for spec in CATALOGUE:
+        if spec.name == "dli_job_info" and not options.job_info_labels:
+            replacements[spec.name] = dataclasses.replace(
+                spec, labels=JOB_LABELS, read=_per_job(lambda _state: (((), 1.0),))
+            )
+        elif spec.name == "dli_job_status" and current_only:
+            replacements[spec.name] = dataclasses.replace(
+                spec, read=_per_job(lambda state: _state_set(state.job.status, ()))
+            )
+        elif spec.name == "dli_job_flink_state" and current_only:
+            replacements[spec.name] = dataclasses.replace(
+                spec,
+                read=_per_job(
+                    lambda state: _state_set(state.graph.state if state.graph else None, ())
+                ),
+            )
+    return tuple(replacements.get(spec.name, spec) for spec in CATALOGUE)
+
+
 def _unique_jobs(jobs: tuple[JobState, ...]) -> tuple[JobState, ...]:
     """``jobs`` without repeated job ids (the first wins): repeated series are invalid exposition.
 
@@ -311,7 +337,8 @@ def _unique_jobs(jobs: tuple[JobState, ...]) -> tuple[JobState, ...]:
     return jobs if len(unique) == len(jobs) else tuple(unique)
 
 
-def _deduplicated(snapshots: Iterable[Snapshot]) -> list[Snapshot]:
+def deduplicated(snapshots: Iterable[Snapshot]) -> list[Snapshot]:
+    """``snapshots`` with each one's repeated job ids removed (the first one wins)."""
     result = []
     for snapshot in snapshots:
         jobs = _unique_jobs(snapshot.jobs)
@@ -328,29 +355,41 @@ class SnapshotCollector(Collector):
     just read the poller's current snapshots).
     """
 
-    def __init__(self, snapshots: Callable[[], Iterable[Snapshot]]) -> None:
+    def __init__(
+        self,
+        snapshots: Callable[[], Iterable[Snapshot]],
+        catalogue: tuple[MetricSpec, ...] = CATALOGUE,
+    ) -> None:
         self._snapshots = snapshots
+        self._catalogue = catalogue
 
     def collect(self) -> Iterator[Metric]:
         """Fresh families for every catalogue row, built from one call to ``snapshots``."""
-        snapshots = _deduplicated(self._snapshots())
-        for spec in CATALOGUE:
+        snapshots = deduplicated(self._snapshots())
+        for spec in self._catalogue:
             yield spec.build(snapshots)
 
     def describe(self) -> Iterator[Metric]:
         """Empty families, so a registry can detect name clashes without collecting."""
-        for spec in CATALOGUE:
+        for spec in self._catalogue:
             yield spec.family()
 
 
-def render(snapshots: Iterable[Snapshot], *, openmetrics: bool = False) -> bytes:
-    """The exposition of the catalogue for ``snapshots``.
+def render(
+    snapshots: Iterable[Snapshot],
+    *,
+    openmetrics: bool = False,
+    catalogue: tuple[MetricSpec, ...] = CATALOGUE,
+) -> bytes:
+    """The exposition of the catalogue for ``snapshots``, through prometheus_client.
 
-    Text format 0.0.4, or OpenMetrics 1.0 (terminated by ``# EOF``) when ``openmetrics``.
+    Text format 0.0.4, or OpenMetrics 1.0 (terminated by ``# EOF``) when ``openmetrics``. This
+    is the reference rendering; `exporter.writer.ExpositionWriter` produces the same bytes
+    faster and is what ``/metrics`` serves.
     """
     frozen = tuple(snapshots)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(SnapshotCollector(lambda: frozen))
+    registry.register(SnapshotCollector(lambda: frozen, catalogue))
     if openmetrics:
         return _generate_openmetrics(registry)
     return generate_latest(registry)

@@ -29,12 +29,14 @@ __all__ = [
     "DEFAULT_RATE_LIMIT",
     "DEFAULT_TIMEOUT",
     "JOB_TYPES",
+    "STATE_SET_MODES",
     "AkSkAuth",
     "Auth",
     "Config",
     "ConfigError",
     "ConfigProblem",
     "Filters",
+    "MetricOptions",
     "PasswordAuth",
     "TargetConfig",
     "load_config",
@@ -108,11 +110,27 @@ class TargetConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricOptions:
+    """Cardinality controls for the job metrics (section ``metrics``).
+
+    ``job_info_labels``: False drops the descriptive labels (type, queue, user, run mode, Flink
+    version) from ``dli_job_info``. ``state_sets``: ``all`` publishes one series per known state
+    (0 or 1) for ``dli_job_status`` and ``dli_job_flink_state``; ``current`` only the current
+    state's series (1), which cuts those series 14-fold and 11-fold but makes "== 0" queries and
+    absent-state alerts harder.
+    """
+
+    job_info_labels: bool = True
+    state_sets: str = "all"
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole validated configuration."""
 
     targets: tuple[TargetConfig, ...]
     source: str
+    metrics: MetricOptions = MetricOptions()
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,7 +318,16 @@ def _expand(data: Any, key: str, environ: Mapping[str, str], problems: _Problems
 
 # --------------------------------------------------------------------------- field readers
 
-_TOP_KEYS: Final = ("poll_interval", "timeout", "concurrency", "rate_limit", "targets")
+_TOP_KEYS: Final = (
+    "poll_interval",
+    "timeout",
+    "concurrency",
+    "rate_limit",
+    "metrics",
+    "targets",
+)
+_METRICS_KEYS: Final = ("job_info_labels", "state_sets")
+STATE_SET_MODES: Final = ("all", "current")
 _TARGET_KEYS: Final = (
     "name",
     "region",
@@ -784,19 +811,41 @@ def _targets(value: Any, inherited: _Settings, ctx: _Context) -> list[TargetConf
     return targets
 
 
-def _config(data: Any, ctx: _Context) -> list[TargetConfig]:
+def _config(data: Any, ctx: _Context) -> tuple[list[TargetConfig], MetricOptions]:
     problems = ctx.problems
     if data is None:
         problems.add("", "file is empty (expected a mapping with a targets list)")
-        return []
+        return [], MetricOptions()
     if not isinstance(data, dict):
         problems.add("", f"top level must be a mapping, not {_type_name(data)}")
-        return []
+        return [], MetricOptions()
     elsewhere = {k: "it belongs under an entry of targets" for k in _TARGET_KEYS}
     _check_keys(data, _TOP_KEYS, "", problems, elsewhere)
     top = _Settings.read(data, "", problems)
     _check_timeout(data, "", top.over(_DEFAULTS), problems)
-    return _targets(data.get("targets"), top.over(_DEFAULTS), ctx)
+    metrics = _metric_options(data.get("metrics"), problems)
+    return _targets(data.get("targets"), top.over(_DEFAULTS), ctx), metrics
+
+
+def _metric_options(value: Any, problems: _Problems) -> MetricOptions:
+    if value is None or value is _INVALID:
+        return MetricOptions()
+    mapping = _mapping(value, "metrics", problems)
+    if mapping is None:
+        return MetricOptions()
+    _check_keys(mapping, _METRICS_KEYS, "metrics", problems)
+    options = MetricOptions()
+    info = mapping.get("job_info_labels", True)
+    if not isinstance(info, bool):
+        problems.add("metrics.job_info_labels", f"must be true or false, not {_type_name(info)}")
+        info = True
+    state_sets = mapping.get("state_sets", options.state_sets)
+    if state_sets not in STATE_SET_MODES:
+        problems.add(
+            "metrics.state_sets", f"must be one of {', '.join(STATE_SET_MODES)}, not {state_sets!r}"
+        )
+        state_sets = options.state_sets
+    return MetricOptions(job_info_labels=info, state_sets=state_sets)
 
 
 # --------------------------------------------------------------------------- entry points
@@ -839,12 +888,13 @@ def parse_config(
     )
     data = _load_yaml(text, problems)
     targets: list[TargetConfig] = []
+    metrics = MetricOptions()
     if data is not _INVALID:
         data = _expand(data, "", ctx.environ, problems)
-        targets = _config(data, ctx)
+        targets, metrics = _config(data, ctx)
     if problems.items:
         raise ConfigError(problems.items)
-    return Config(targets=tuple(targets), source=source)
+    return Config(targets=tuple(targets), source=source, metrics=metrics)
 
 
 def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
-
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.openmetrics import exposition as openmetrics
 
 from exporter.model import Snapshot
 
@@ -54,47 +51,65 @@ class Rendered:
 
 
 class ExpositionCache:
-    """Renders a registry off the event loop when its data changed, and keeps the bytes.
+    """Renders the exposition off the event loop when the data changed, and keeps the bytes.
 
-    Call :meth:`invalidate` after the data behind the registry changed (a poll finished);
-    :meth:`get` then renders once, in a worker thread, and serves those bytes to every scrape
-    until the next change. Concurrent scrapes of a stale cache share one render.
+    Call :meth:`invalidate` after the data changed (a poll finished) and :meth:`refresh` to
+    render the formats scrapers have asked for; :meth:`get` serves the latest bytes. While a
+    newer exposition is being rendered, scrapes get the previous one at once instead of
+    waiting (it is at most one render old); only the very first scrape waits.
     """
 
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self._registry = registry
+    def __init__(self, render: Callable[[bool], bytes]) -> None:
+        self._render = render
         self._generation = 0
         self._cache: dict[bool, tuple[int, Rendered]] = {}
         self._locks = {False: asyncio.Lock(), True: asyncio.Lock()}
+        #: Formats scrapers have asked for; refresh() renders these ahead of the next scrape.
+        self._wanted = {False}
+
+    @property
+    def generation(self) -> int:
+        """Bumped by every :meth:`invalidate`."""
+        return self._generation
+
+    def rendered_generation(self, *, openmetrics: bool = False) -> int:
+        """The generation of the newest rendered exposition in that format (-1: none yet)."""
+        cached = self._cache.get(openmetrics)
+        return -1 if cached is None else cached[0]
 
     def invalidate(self) -> None:
         """Mark the cached bytes as out of date."""
         self._generation += 1
 
+    async def refresh(self) -> None:
+        """Render every format scrapers use, so the next scrape finds fresh bytes."""
+        for openmetrics in sorted(self._wanted):
+            await self._rendered(openmetrics)
+
     async def get(self, *, openmetrics: bool = False) -> Rendered:
-        """The current exposition, rendering it first if the data changed since the last one."""
+        """The latest exposition in the asked format (see the class docstring)."""
+        self._wanted.add(openmetrics)
         cached = self._cache.get(openmetrics)
-        if cached is not None and cached[0] == self._generation:
+        if cached is not None and (
+            cached[0] == self._generation or self._locks[openmetrics].locked()
+        ):
             return cached[1]
+        return await self._rendered(openmetrics)
+
+    async def _rendered(self, openmetrics: bool) -> Rendered:
         async with self._locks[openmetrics]:
             cached = self._cache.get(openmetrics)
             if cached is not None and cached[0] == self._generation:
                 return cached[1]
             generation = self._generation
-            rendered = await asyncio.to_thread(render_registry, self._registry, openmetrics)
+            rendered = await asyncio.to_thread(self._render_compressed, openmetrics)
             self._cache[openmetrics] = (generation, rendered)
             return rendered
 
-
-def render_registry(registry: CollectorRegistry, openmetrics_format: bool) -> Rendered:
-    """Render and compress ``registry`` (blocking: run it in a worker thread)."""
-    if openmetrics_format:
-        body = openmetrics.generate_latest(registry)  # type: ignore[no-untyped-call]
-        content_type = OPENMETRICS_CONTENT_TYPE
-    else:
-        body = generate_latest(registry)
-        content_type = TEXT_CONTENT_TYPE
-    return Rendered(body, gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0), content_type)
+    def _render_compressed(self, openmetrics: bool) -> Rendered:
+        body = self._render(openmetrics)
+        content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
+        return Rendered(body, gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0), content_type)
 
 
 def wants_openmetrics(accept: str) -> bool:

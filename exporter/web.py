@@ -12,11 +12,12 @@ from datetime import UTC, datetime
 
 import aiohttp
 from aiohttp import web
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.openmetrics import exposition as openmetrics_exposition
 
 from exporter import __version__
 from exporter.auth import credentials_for
-from exporter.collector import SnapshotCollector
+from exporter.collector import build_catalogue
 from exporter.config import Config, ConfigError
 from exporter.exposition import (
     ExpositionCache,
@@ -28,6 +29,7 @@ from exporter.model import Snapshot
 from exporter.supervisor import ConfigChange, CredentialsFactory, Supervisor
 from exporter.telemetry import ApiMetrics, ReloadMetrics, register_build_info
 from exporter.webconfig import WebConfig, basic_auth_middleware
+from exporter.writer import ExpositionWriter
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +44,11 @@ class Exporter:
         self, config: Config, *, load_config: ConfigLoader, credentials: CredentialsFactory
     ) -> None:
         self.config = config
+        #: The exporter's own metrics; the job and target families come from the writer.
         self.registry = CollectorRegistry(auto_describe=True)
         self.store = SnapshotStore(target.name for target in config.targets)
-        self.registry.register(SnapshotCollector(self.store.snapshots))
-        self.cache = ExpositionCache(self.registry)
+        self.writer = ExpositionWriter(build_catalogue(config.metrics))
+        self.cache = ExpositionCache(self.render)
         self.api_metrics = ApiMetrics(self.registry)
         self.reload_metrics = ReloadMetrics(self.registry, time.time())
         register_build_info(self.registry, __version__)
@@ -57,12 +60,35 @@ class Exporter:
         )
         self._load_config = load_config
         self._reload_lock = asyncio.Lock()
+        #: The first exposition generation holding every target's first poll (None: not yet).
+        self._complete_from: int | None = None
         self._background: set[asyncio.Task[object]] = set()
+
+    def render(self, openmetrics: bool) -> bytes:
+        """The whole exposition, job families then the exporter's own (blocking: a thread)."""
+        jobs = self.writer.render(self.store.snapshots(), openmetrics=openmetrics)
+        if openmetrics:
+            own: bytes = openmetrics_exposition.generate_latest(self.registry)  # type: ignore[no-untyped-call]
+        else:
+            own = generate_latest(self.registry)
+        return jobs + own
 
     def refresh_exposition(self) -> None:
         """The data changed: start rendering the new exposition right away, off the loop."""
         self.cache.invalidate()
-        self._spawn(self.cache.get())
+        if not self.store.ready():
+            self._complete_from = None
+        elif self._complete_from is None:
+            self._complete_from = self.cache.generation
+        self._spawn(self.cache.refresh())
+
+    def ready(self) -> bool:
+        """Every target has finished its first poll and ``/metrics`` already serves them all."""
+        return (
+            self._complete_from is not None
+            and self.store.ready()
+            and self.cache.rendered_generation() >= self._complete_from
+        )
 
     async def reload(self) -> ConfigChange:
         """Re-read the config and apply it; on a bad one keep the running config and raise."""
@@ -71,16 +97,18 @@ class Exporter:
                 config = await asyncio.to_thread(self._load_config)
             except ConfigError as exc:
                 self.reload_metrics.record(successful=False, now=time.time())
-                self.refresh_exposition()
+                await self._reexpose()
                 log.error(
                     "config reload failed; keeping the running config",
                     extra={"fields": {"problems": str(exc)}},
                 )
                 raise
+            if config.metrics != self.config.metrics:
+                self.writer = ExpositionWriter(build_catalogue(config.metrics))
             change = self.supervisor.apply(config)
             self.config = config
             self.reload_metrics.record(successful=True, now=time.time())
-            self.refresh_exposition()
+            await self._reexpose()
             log.info(
                 "config reloaded",
                 extra={
@@ -92,6 +120,11 @@ class Exporter:
                 },
             )
             return change
+
+    async def _reexpose(self) -> None:
+        """Render the changed exposition before answering, so the answer and /metrics agree."""
+        self.cache.invalidate()
+        await self.cache.refresh()
 
     def request_reload(self) -> None:
         """Reload in the background (for SIGHUP); the outcome is logged and exported."""
@@ -162,10 +195,12 @@ async def _healthy(_request: web.Request) -> web.Response:
 
 
 async def _ready(request: web.Request) -> web.Response:
-    store = request.app[EXPORTER].store
-    if store.ready():
+    exporter = request.app[EXPORTER]
+    if exporter.ready():
         return web.Response(text="Ready\n")
-    waiting = ", ".join(s.target for s in store.snapshots() if not s.polled)
+    waiting = ", ".join(s.target for s in exporter.store.snapshots() if not s.polled)
+    if not waiting:
+        return web.Response(status=503, text="Not ready: rendering the first exposition\n")
     return web.Response(status=503, text=f"Not ready: first poll pending for {waiting}\n")
 
 

@@ -18,6 +18,7 @@ from exporter.config import (
     ConfigError,
     ConfigProblem,
     Filters,
+    MetricOptions,
     PasswordAuth,
     TargetConfig,
     load_config,
@@ -848,3 +849,34 @@ def test_yaml_error_does_not_echo_the_line() -> None:
     assert len(problems) == 1
     assert "SYNTAX-SECRET" not in str(problems[0])
     assert problems[0].message.startswith("invalid YAML at line")
+
+
+@pytest.mark.parametrize(
+    ("metrics", "expected"),
+    [
+        ("", MetricOptions()),
+        ("metrics: {job_info_labels: false}", MetricOptions(job_info_labels=False)),
+        ("metrics: {state_sets: current}", MetricOptions(state_sets="current")),
+    ],
+)
+def test_metric_options(metrics: str, expected: MetricOptions) -> None:
+    text = f"{metrics}\ntargets: [{{name: a, region: cn-north-4, project_id: p}}]\n"
+    config = parse_config(text, "m.yaml", {"HUAWEICLOUD_SDK_AK": "ak", "HUAWEICLOUD_SDK_SK": "sk"})
+    assert config.metrics == expected
+
+
+@pytest.mark.parametrize(
+    ("metrics", "key", "fragment"),
+    [
+        ("metrics: {state_sets: some}", "metrics.state_sets", "must be one of all, current"),
+        ("metrics: {job_info_labels: 'no'}", "metrics.job_info_labels", "must be true or false"),
+        ("metrics: {labels: false}", "metrics.labels", "unknown key"),
+        ("metrics: [1]", "metrics", "must be a mapping"),
+    ],
+)
+def test_bad_metric_options(metrics: str, key: str, fragment: str) -> None:
+    text = f"{metrics}\ntargets: [{{name: a, region: cn-north-4, project_id: p}}]\n"
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "m.yaml", {"HUAWEICLOUD_SDK_AK": "ak", "HUAWEICLOUD_SDK_SK": "sk"})
+    problems = {(p.key, p.message) for p in caught.value.problems}
+    assert any(k == key and fragment in m for k, m in problems), problems

@@ -91,9 +91,9 @@ async def test_reload_adds_removes_and_keeps_targets(
 
     assert status == 200, text
     assert "added: c" in text and "removed: b" in text
-    store = app[EXPORTER].store
+    exporter = app[EXPORTER]
     async with asyncio.timeout(10):
-        while not store.ready():
+        while not exporter.ready():
             await asyncio.sleep(0.02)
     after = await scrape(url)
     assert targets_of(after, "dli_job_info") == {"a", "c"}

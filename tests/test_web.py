@@ -165,7 +165,7 @@ async def test_ready_waits_for_every_targets_first_poll(simulator: Simulator, si
         status, _, body = await get(f"{url}/-/ready")
         assert status == 503
         assert b"slow" in body
-        await wait_until(app[EXPORTER].store.ready)
+        await wait_until(app[EXPORTER].ready)
         status, _, _ = await get(f"{url}/-/ready")
         assert status == 200
     finally:

@@ -1,0 +1,112 @@
+"""`ExpositionWriter`: the catalogue's families written straight to bytes, fast.
+
+prometheus_client builds a `Metric` object per family and a `Sample` per series, then formats
+them; for 10,000 jobs (~300,000 series) that takes seconds. The writer formats sample lines
+directly, byte for byte as prometheus_client would (a test holds it to that), and keeps each
+snapshot's lines: a poll of one target re-formats only that target. Sample lines are the same in
+the text format and OpenMetrics, so the two formats share them and differ only in the family
+headers. Blocking CPU work: call it from a worker thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Final
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.openmetrics import exposition as openmetrics_exposition
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+
+from exporter.collector import CATALOGUE, MetricSpec, deduplicated
+from exporter.model import Snapshot
+
+_EOF = b"# EOF\n"
+# prometheus_client's value formatting (it has no annotations; this gives it its real type).
+_format_value: Final[Callable[[float], str]] = floatToGoString
+
+
+class ExpositionWriter:
+    """Writes :data:`~exporter.collector.CATALOGUE` (or a variant) for a set of snapshots."""
+
+    def __init__(self, catalogue: tuple[MetricSpec, ...] = CATALOGUE) -> None:
+        self._catalogue = catalogue
+        self._headers = {
+            False: tuple(_header(spec, openmetrics=False) for spec in catalogue),
+            True: tuple(_header(spec, openmetrics=True) for spec in catalogue),
+        }
+        # target -> (the snapshot the lines were written from, one chunk per catalogue row)
+        self._chunks: dict[str, tuple[Snapshot, tuple[bytes, ...]]] = {}
+        self._lock = threading.Lock()
+
+    def render(self, snapshots: Sequence[Snapshot], *, openmetrics: bool = False) -> bytes:
+        """The job and target families for ``snapshots``; OpenMetrics without ``# EOF``.
+
+        Families come in catalogue order, each target's samples in snapshot order, exactly as
+        `exporter.collector.render` orders them.
+        """
+        with self._lock:
+            chunks = [self._chunks_of(snapshot) for snapshot in deduplicated(snapshots)]
+            live = {snapshot.target for snapshot in snapshots}
+            for target in self._chunks.keys() - live:
+                del self._chunks[target]
+        parts: list[bytes] = []
+        for row, header in enumerate(self._headers[openmetrics]):
+            parts.append(header)
+            parts.extend(target_chunks[row] for target_chunks in chunks)
+        return b"".join(parts)
+
+    def _chunks_of(self, snapshot: Snapshot) -> tuple[bytes, ...]:
+        cached = self._chunks.get(snapshot.target)
+        if cached is not None and cached[0] is snapshot:
+            return cached[1]
+        escape = _Escaper()
+        chunks = tuple(_sample_lines(spec, snapshot, escape) for spec in self._catalogue)
+        self._chunks[snapshot.target] = (snapshot, chunks)
+        return chunks
+
+
+class _Escaper(dict[str, str]):
+    """Label values escaped for the exposition formats, memoised (values repeat a lot)."""
+
+    def __missing__(self, value: str) -> str:
+        escaped = value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+        self[value] = escaped
+        return escaped
+
+
+def _sample_lines(spec: MetricSpec, snapshot: Snapshot, escape: _Escaper) -> bytes:
+    """One snapshot's samples of one family, labels sorted by name as prometheus_client does."""
+    order = sorted(range(len(spec.labels)), key=spec.labels.__getitem__)
+    names = [f'{spec.labels[i]}="' for i in order]
+    prefix = spec.name + "{"
+    lines = [
+        prefix
+        + '",'.join(name + escape[values[i]] for name, i in zip(names, order, strict=True))
+        + '"} '
+        + _format_value(value)
+        for values, value in spec.read(snapshot)
+    ]
+    if not lines:
+        return b""
+    lines.append("")
+    return "\n".join(lines).encode()
+
+
+class _EmptyFamily(Collector):
+    def __init__(self, spec: MetricSpec) -> None:
+        self._spec = spec
+
+    def collect(self):  # type: ignore[no-untyped-def]  # prometheus_client's own signature
+        yield self._spec.family()
+
+
+def _header(spec: MetricSpec, *, openmetrics: bool) -> bytes:
+    """The family's HELP/TYPE(/UNIT) lines, taken from prometheus_client itself."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_EmptyFamily(spec))
+    if openmetrics:
+        rendered: bytes = openmetrics_exposition.generate_latest(registry)  # type: ignore[no-untyped-call]
+        return rendered.removesuffix(_EOF)
+    return generate_latest(registry)

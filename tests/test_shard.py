@@ -1,0 +1,92 @@
+"""Sharding targets between replicas with --shard INDEX/COUNT."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from exporter.config import Config
+from exporter.shard import Shard, parse_shard, stable_bucket
+from tests.conftest import make_target
+
+NAMES = [f"project-{i:04d}" for i in range(600)] + ["prod-bj4", "analytics-sh", "边缘-gz"]
+
+
+def test_three_shards_cover_every_target_exactly_once() -> None:
+    config = Config(targets=tuple(make_target(n, "http://x") for n in NAMES), source="<test>")
+
+    owners = Counter(
+        target.name for index in range(3) for target in Shard(index, 3).select(config).targets
+    )
+
+    assert set(owners) == set(NAMES)
+    assert set(owners.values()) == {1}
+    sizes = [len(Shard(index, 3).select(config).targets) for index in range(3)]
+    assert min(sizes) > len(NAMES) / 3 * 0.8  # a hash, not a skewed split
+
+
+def test_the_bucket_is_stable_across_processes() -> None:
+    script = "from exporter.shard import stable_bucket; print(stable_bucket('prod-bj4', 7))"
+    other = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert int(other.stdout) == stable_bucket("prod-bj4", 7)
+
+
+def test_one_shard_keeps_the_config_as_is() -> None:
+    config = Config(targets=(make_target("a", "http://x"),), source="<test>")
+    assert Shard().select(config) is config
+
+
+@pytest.mark.parametrize("text", ["3", "1/", "a/3", "3/3", "0/0", "-1/2"])
+def test_bad_shards_are_rejected(text: str) -> None:
+    with pytest.raises(ValueError, match="shard"):
+        parse_shard(text)
+
+
+def test_config_check_reports_the_shards_share(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "targets:\n"
+        + "".join(f"  - {{name: t{i}, region: cn-north-4, project_id: p{i}}}\n" for i in range(9))
+    )
+    env = {"HUAWEICLOUD_SDK_AK": "ak", "HUAWEICLOUD_SDK_SK": "sk", "PATH": "/usr/bin:/bin"}
+    shares = []
+    for index in range(3):
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "exporter",
+                "--config.check",
+                f"--config.file={path}",
+                f"--shard={index}/3",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        shares.append(int(result.stdout.split(", ")[1].split()[0]))
+    assert sum(shares) == 9
+
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "exporter",
+            "--config.check",
+            f"--config.file={path}",
+            "--shard=3/3",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert bad.returncode == 2 and "shard" in bad.stderr

@@ -1,0 +1,194 @@
+"""The fast exposition writer against prometheus_client's rendering, and the exposition cache."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from exporter.collector import CATALOGUE, build_catalogue, render
+from exporter.config import MetricOptions
+from exporter.exposition import ExpositionCache
+from exporter.model import (
+    FLINK_STATES,
+    JOB_STATUSES,
+    ExecuteGraph,
+    FlinkJob,
+    JobConfig,
+    JobState,
+    Snapshot,
+)
+from exporter.writer import ExpositionWriter
+from tests.test_collector import golden_snapshots, promtool_check
+
+EOF_LINE = b"# EOF\n"
+OPTIONS = [
+    MetricOptions(),
+    MetricOptions(job_info_labels=False),
+    MetricOptions(state_sets="current"),
+    MetricOptions(job_info_labels=False, state_sets="current"),
+]
+
+
+def reference(snapshots: list[Snapshot], options: MetricOptions, openmetrics: bool) -> bytes:
+    """What prometheus_client renders, without the OpenMetrics terminator."""
+    body = render(snapshots, openmetrics=openmetrics, catalogue=build_catalogue(options))
+    return body.removesuffix(EOF_LINE)
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=repr)
+@pytest.mark.parametrize("openmetrics", [False, True], ids=["text", "openmetrics"])
+def test_writer_matches_prometheus_client_byte_for_byte(
+    options: MetricOptions, openmetrics: bool
+) -> None:
+    snapshots = golden_snapshots()
+    writer = ExpositionWriter(build_catalogue(options))
+
+    assert writer.render(snapshots, openmetrics=openmetrics) == reference(
+        snapshots, options, openmetrics
+    )
+
+
+texts = st.text(max_size=12)
+optional_ints = st.none() | st.integers(min_value=-(2**40), max_value=2**40)
+jobs = st.builds(
+    FlinkJob,
+    job_id=st.integers(min_value=0, max_value=2**53),
+    name=st.none() | texts,
+    job_type=st.none() | texts,
+    status=st.none() | st.sampled_from(JOB_STATUSES) | texts,
+    queue_name=st.none() | texts,
+    user_name=st.none() | texts,
+    create_time_ms=optional_ints,
+    start_time_ms=optional_ints,
+    duration_ms=optional_ints,
+    restart_times=optional_ints,
+    has_savepoint=st.none() | st.booleans(),
+    config=st.builds(JobConfig, cu_number=optional_ints, real_cu_number=optional_ints),
+)
+graphs = st.none() | st.builds(
+    ExecuteGraph,
+    state=st.none() | st.sampled_from(FLINK_STATES) | texts,
+    duration_ms=optional_ints,
+    is_stoppable=st.none() | st.booleans(),
+)
+snapshots = st.builds(
+    Snapshot,
+    target=texts,
+    jobs=st.lists(st.builds(JobState, jobs, graphs), max_size=4).map(tuple),
+    up=st.booleans(),
+    polled=st.booleans(),
+    last_success_time=st.none() | st.floats(allow_nan=False, allow_infinity=False),
+    poll_duration_seconds=st.none() | st.floats(min_value=0, max_value=1e6),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(snapshots, max_size=3, unique_by=lambda s: s.target),
+    st.sampled_from(OPTIONS),
+    st.booleans(),
+)
+def test_writer_matches_prometheus_client_for_any_snapshots(
+    generated: list[Snapshot], options: MetricOptions, openmetrics: bool
+) -> None:
+    writer = ExpositionWriter(build_catalogue(options))
+
+    assert writer.render(generated, openmetrics=openmetrics) == reference(
+        generated, options, openmetrics
+    )
+
+
+def test_a_replaced_snapshot_is_rewritten_and_a_removed_target_dropped() -> None:
+    prod, staging, *_ = golden_snapshots()
+    writer = ExpositionWriter()
+    first = writer.render([prod, staging])
+    changed = dataclasses.replace(prod, jobs=prod.jobs[:1])
+
+    second = writer.render([changed, staging])
+    third = writer.render([changed])
+
+    assert second == reference([changed, staging], MetricOptions(), False)
+    assert second != first
+    assert third == reference([changed], MetricOptions(), False)
+    assert b'target="staging"' not in third
+
+
+def test_current_state_only_publishes_one_status_series_per_job() -> None:
+    body = ExpositionWriter(build_catalogue(MetricOptions(state_sets="current"))).render(
+        golden_snapshots()
+    )
+
+    status_lines = [line for line in body.splitlines() if line.startswith(b"dli_job_status{")]
+    assert all(line.endswith(b" 1.0") for line in status_lines)
+    assert len(status_lines) == 4  # the four jobs with a status in the golden set
+
+
+def test_without_info_labels_job_info_keeps_only_the_identity() -> None:
+    body = ExpositionWriter(build_catalogue(MetricOptions(job_info_labels=False))).render(
+        golden_snapshots()
+    )
+
+    info = [line for line in body.splitlines() if line.startswith(b"dli_job_info{")]
+    assert info and all(b"queue_name" not in line and b"job_type" not in line for line in info)
+
+
+@pytest.mark.parametrize("options", OPTIONS[1:], ids=repr)
+def test_reduced_catalogues_pass_promtool(options: MetricOptions) -> None:
+    promtool_check(ExpositionWriter(build_catalogue(options)).render(golden_snapshots()))
+
+
+def test_the_default_catalogue_is_unchanged_by_default_options() -> None:
+    assert build_catalogue(MetricOptions()) == CATALOGUE
+
+
+class GatedRender:
+    """A render function that blocks until released, to observe the cache mid-render."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.gate = threading.Event()
+
+    def __call__(self, openmetrics: bool) -> bytes:
+        self.calls += 1
+        assert self.gate.wait(10)
+        return f"render {self.calls} openmetrics={openmetrics}\n".encode()
+
+
+async def test_scrapes_get_the_previous_exposition_while_a_new_one_renders() -> None:
+    render_fn = GatedRender()
+    cache = ExpositionCache(render_fn)
+    render_fn.gate.set()
+    first = await cache.get()
+    render_fn.gate.clear()
+
+    cache.invalidate()
+    refreshing = asyncio.create_task(cache.refresh())
+    while render_fn.calls < 2:  # the refresh is now blocked inside the render
+        await asyncio.sleep(0.01)
+    during = await cache.get()
+    render_fn.gate.set()
+    await refreshing
+    after = await cache.get()
+
+    assert first.body == during.body == b"render 1 openmetrics=False\n"
+    assert after.body == b"render 2 openmetrics=False\n"
+    assert cache.rendered_generation() == cache.generation
+
+
+async def test_refresh_renders_the_formats_scrapers_asked_for() -> None:
+    render_fn = GatedRender()
+    render_fn.gate.set()
+    cache = ExpositionCache(render_fn)
+    await cache.get(openmetrics=True)
+    calls = render_fn.calls
+
+    cache.invalidate()
+    await cache.refresh()
+
+    assert render_fn.calls == calls + 2  # text (always) and OpenMetrics (asked for)
+    assert cache.rendered_generation(openmetrics=True) == cache.generation
