@@ -385,7 +385,11 @@ def _copy(error: DliApiError) -> DliApiError:
 
 
 def credentials_for(
-    target: TargetConfig, session: aiohttp.ClientSession, observe: RequestObserver | None = None
+    target: TargetConfig,
+    session: aiohttp.ClientSession,
+    observe: RequestObserver | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
 ) -> Credentials:
     """The credentials a target's ``auth`` section describes.
 
@@ -404,5 +408,6 @@ def credentials_for(
             project_id=target.project_id,
             timeout=target.timeout,
             observe=observe,
+            clock=clock,
         )
     raise TypeError(f"target {target.name}: unknown auth {type(auth).__name__}")

@@ -255,8 +255,8 @@ def _index(path: str, index: int) -> str:
     return f"{path}[{index}]"
 
 
-class _Problems:
-    """Collects problems for one parse (never shared between parses)."""
+class Problems:
+    """Collects the problems of one parse (never shared between parses)."""
 
     def __init__(self, source: str) -> None:
         self.source = source
@@ -280,7 +280,7 @@ _VAR_RE: Final = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\{")
 
 
 def _expand_string(
-    text: str, key: str, environ: Mapping[str, str], problems: _Problems
+    text: str, key: str, environ: Mapping[str, str], problems: Problems
 ) -> str | _Invalid:
     ok = True
 
@@ -305,7 +305,7 @@ def _expand_string(
     return result if ok else _INVALID
 
 
-def _expand(data: Any, key: str, environ: Mapping[str, str], problems: _Problems) -> Any:
+def _expand(data: Any, key: str, environ: Mapping[str, str], problems: Problems) -> Any:
     """Return ``data`` with ``${VAR}`` replaced in every string scalar (not in mapping keys)."""
     if isinstance(data, str):
         return _expand_string(data, key, environ, problems)
@@ -365,7 +365,7 @@ def _check_keys(
     mapping: Mapping[Any, Any],
     allowed: Sequence[str],
     path: str,
-    problems: _Problems,
+    problems: Problems,
     elsewhere: Mapping[str, str] | None = None,
 ) -> None:
     """Report non-string and unknown keys, with a hint for likely typos."""
@@ -384,7 +384,7 @@ def _check_keys(
         problems.add(_join(path, key), message)
 
 
-def _mapping(value: Any, key: str, problems: _Problems) -> dict[Any, Any] | None:
+def _mapping(value: Any, key: str, problems: Problems) -> dict[Any, Any] | None:
     if isinstance(value, dict):
         return value
     if value is not _INVALID:
@@ -393,7 +393,7 @@ def _mapping(value: Any, key: str, problems: _Problems) -> dict[Any, Any] | None
 
 
 def _string(
-    mapping: Mapping[Any, Any], name: str, path: str, problems: _Problems, *, required: bool
+    mapping: Mapping[Any, Any], name: str, path: str, problems: Problems, *, required: bool
 ) -> str | None:
     """Read a string field; ``None`` when absent (reported if required) or invalid."""
     key = _join(path, name)
@@ -414,9 +414,7 @@ def _string(
     return value
 
 
-def _duration(
-    mapping: Mapping[Any, Any], name: str, path: str, problems: _Problems
-) -> float | None:
+def _duration(mapping: Mapping[Any, Any], name: str, path: str, problems: Problems) -> float | None:
     key = _join(path, name)
     value = mapping.get(name)
     if value is None or value is _INVALID:
@@ -438,7 +436,7 @@ def _duration(
     return seconds
 
 
-def _concurrency(mapping: Mapping[Any, Any], path: str, problems: _Problems) -> int | None:
+def _concurrency(mapping: Mapping[Any, Any], path: str, problems: Problems) -> int | None:
     key = _join(path, "concurrency")
     value = mapping.get("concurrency")
     if value is None or value is _INVALID:
@@ -452,7 +450,7 @@ def _concurrency(mapping: Mapping[Any, Any], path: str, problems: _Problems) -> 
     return value
 
 
-def _rate_limit(mapping: Mapping[Any, Any], path: str, problems: _Problems) -> float | None:
+def _rate_limit(mapping: Mapping[Any, Any], path: str, problems: Problems) -> float | None:
     key = _join(path, "rate_limit")
     value = mapping.get("rate_limit")
     if value is None or value is _INVALID:
@@ -467,7 +465,7 @@ def _rate_limit(mapping: Mapping[Any, Any], path: str, problems: _Problems) -> f
 
 
 def _url(
-    mapping: Mapping[Any, Any], name: str, path: str, problems: _Problems
+    mapping: Mapping[Any, Any], name: str, path: str, problems: Problems
 ) -> str | _Invalid | None:
     """Read an optional http(s) URL without a trailing '/'; ``_INVALID`` when reported."""
     key = _join(path, name)
@@ -495,7 +493,7 @@ def _url(
 
 
 def _string_list(
-    mapping: Mapping[Any, Any], name: str, path: str, problems: _Problems
+    mapping: Mapping[Any, Any], name: str, path: str, problems: Problems
 ) -> tuple[str, ...]:
     key = _join(path, name)
     value = mapping.get(name)
@@ -528,7 +526,7 @@ def _job_type_message(job_type: str) -> str:
     return f"unknown job type {job_type!r}; expected one of {', '.join(sorted(JOB_TYPES))}"
 
 
-def _filters(value: Any, path: str, problems: _Problems) -> Filters:
+def _filters(value: Any, path: str, problems: Problems) -> Filters:
     if value is None:
         return Filters()
     mapping = _mapping(value, path, problems)
@@ -547,7 +545,7 @@ def _filters(value: Any, path: str, problems: _Problems) -> Filters:
     )
 
 
-def _read_secret_file(file_name: str, key: str, base_dir: Path, problems: _Problems) -> str | None:
+def _read_secret_file(file_name: str, key: str, base_dir: Path, problems: Problems) -> str | None:
     """Read a secret from a file; problems name the key and path, never the content."""
     path = Path(file_name).expanduser()
     if not path.is_absolute():
@@ -570,7 +568,7 @@ def _read_secret_file(file_name: str, key: str, base_dir: Path, problems: _Probl
 
 @dataclass(frozen=True, slots=True)
 class _Context:
-    problems: _Problems
+    problems: Problems
     environ: Mapping[str, str]
     base_dir: Path
 
@@ -683,7 +681,7 @@ class _Settings:
     rate_limit: float | None = None
 
     @classmethod
-    def read(cls, mapping: Mapping[Any, Any], path: str, problems: _Problems) -> _Settings:
+    def read(cls, mapping: Mapping[Any, Any], path: str, problems: Problems) -> _Settings:
         return cls(
             poll_interval=_duration(mapping, "poll_interval", path, problems),
             timeout=_duration(mapping, "timeout", path, problems),
@@ -711,7 +709,7 @@ _DEFAULTS: Final = _Settings(
 
 
 def _check_timeout(
-    mapping: Mapping[Any, Any], path: str, effective: _Settings, problems: _Problems
+    mapping: Mapping[Any, Any], path: str, effective: _Settings, problems: Problems
 ) -> bool:
     """Check timeout < poll_interval; report on whichever of the two ``mapping`` sets."""
     poll, timeout = effective.poll_interval, effective.timeout
@@ -827,7 +825,7 @@ def _config(data: Any, ctx: _Context) -> tuple[list[TargetConfig], MetricOptions
     return _targets(data.get("targets"), top.over(_DEFAULTS), ctx), metrics
 
 
-def _metric_options(value: Any, problems: _Problems) -> MetricOptions:
+def _metric_options(value: Any, problems: Problems) -> MetricOptions:
     if value is None or value is _INVALID:
         return MetricOptions()
     mapping = _mapping(value, "metrics", problems)
@@ -851,7 +849,7 @@ def _metric_options(value: Any, problems: _Problems) -> MetricOptions:
 # --------------------------------------------------------------------------- entry points
 
 
-def _load_yaml(text: str, problems: _Problems) -> Any:
+def _load_yaml(text: str, problems: Problems) -> Any:
     loader = _StrictLoader(text)
     try:
         node = loader.get_single_node()
@@ -880,7 +878,7 @@ def parse_config(
     Relative ``*_file`` paths are resolved against ``base_dir`` (default: the working directory).
     Raises :class:`ConfigError` listing every problem found.
     """
-    problems = _Problems(source)
+    problems = Problems(source)
     ctx = _Context(
         problems=problems,
         environ=os.environ if environ is None else environ,

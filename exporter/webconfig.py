@@ -56,7 +56,7 @@ import yaml
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 
-from exporter.config import ConfigProblem
+from exporter.config import ConfigProblem, Problems
 
 __all__ = [
     "OPTIONAL_AUTH_PATHS",
@@ -148,15 +148,8 @@ class WebConfigError(Exception):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
-class _Problems:
+class _Problems(Problems):
     """Collects the problems of one load."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.items: list[ConfigProblem] = []
-
-    def add(self, key: str, message: str) -> None:
-        self.items.append(ConfigProblem(self.source, key, message))
 
     def raise_any(self) -> None:
         if self.items:

@@ -25,7 +25,7 @@ import pytest
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.auth import Credentials, IamTokenCredentials, RequestObserver, credentials_for
+from exporter.auth import Credentials, RequestObserver, credentials_for
 from exporter.config import AkSkAuth, Config, PasswordAuth, TargetConfig
 from exporter.secret import Secret
 from exporter.simulator import Simulator, serve
@@ -370,23 +370,7 @@ def _credentials_factory(clock: SimClock, seen: set[str]) -> CredentialsFactory:
     def build(
         target: TargetConfig, session: aiohttp.ClientSession, observe: RequestObserver | None
     ) -> Credentials:
-        auth = target.auth
-        inner: Credentials
-        if isinstance(auth, PasswordAuth):
-            inner = IamTokenCredentials(
-                session,
-                iam_endpoint=auth.iam_endpoint,
-                username=auth.username,
-                password=auth.password,
-                domain_name=auth.domain_name,
-                project_id=target.project_id,
-                timeout=target.timeout,
-                observe=observe,
-                clock=clock,
-            )
-        else:
-            inner = credentials_for(target, session, observe)
-        return RecordingCredentials(inner, seen)
+        return RecordingCredentials(credentials_for(target, session, observe, clock=clock), seen)
 
     return build
 
