@@ -108,10 +108,13 @@ class Poller:
                     return None
 
         tasks = {job.job_id: asyncio.create_task(graph_of(job)) for job in jobs if job.is_running}
-        if tasks:
-            _done, late = await asyncio.wait(
-                tasks.values(), timeout=max(0.0, deadline - self._monotonic())
-            )
+        try:
+            if tasks:
+                await asyncio.wait(tasks.values(), timeout=max(0.0, deadline - self._monotonic()))
+        finally:
+            # Past the deadline, or this poll itself cancelled (shutdown, reload): no call may
+            # outlive the poll that started it.
+            late = [task for task in tasks.values() if not task.done()]
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)

@@ -297,3 +297,31 @@ async def test_execute_graph_calls_past_the_poll_deadline_are_abandoned(
     assert {state.job.job_id for state in snapshot.jobs} == {job.job_id for job in jobs}
     assert sum(1 for state in snapshot.jobs if state.graph is None) == 1
     assert ("execute_graph", "timeout") in seen
+
+
+async def test_cancelling_a_poll_cancels_its_execute_graph_calls(
+    simulator: Simulator, sim_url: str, session: aiohttp.ClientSession
+) -> None:
+    for _ in range(3):
+        simulator.add_job(PROJECT, status="job_running")
+    target = make_target("prod", sim_url, concurrency=3)
+    listed = asyncio.Event()
+    seen: list[tuple[str, str]] = []
+
+    def observe(operation: str, code: str, _seconds: float) -> None:
+        seen.append((operation, code))
+        if operation == "list_jobs":
+            simulator.latency = 2.0  # every execute-graph call will still be in flight
+            listed.set()
+
+    client = make_client(session, target, observe=observe)
+    poll = asyncio.create_task(Poller(target, client, SnapshotStore(["prod"]).publish).poll_once())
+    await listed.wait()
+    await asyncio.sleep(0.1)  # let the poll start its execute-graph calls
+
+    poll.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await poll
+
+    # Every call the poll started has ended with it (abandoned calls count as timeouts).
+    assert seen == [("list_jobs", "200")] + [("execute_graph", "timeout")] * 3
