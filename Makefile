@@ -20,8 +20,8 @@ tools:
 	@./scripts/install-tools.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff format --check exporter tests grafana
-	$(BIN)/ruff check exporter tests grafana
+	$(BIN)/ruff format --check exporter tests grafana bench
+	$(BIN)/ruff check exporter tests grafana bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
