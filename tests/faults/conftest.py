@@ -27,10 +27,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.auth import Credentials, RequestObserver, credentials_for
 from exporter.config import AkSkAuth, Config, PasswordAuth, TargetConfig
+from exporter.model import Snapshot
 from exporter.secret import Secret
 from exporter.simulator import Simulator, serve
 from exporter.supervisor import CredentialsFactory
-from exporter.web import create_app
+from exporter.web import EXPORTER, create_app
 from tests.conftest import ACCESS_KEY, OTHER_PROJECT, PROJECT, SECRET_KEY, make_target
 
 FAULTY: Final = "faulty"
@@ -187,6 +188,8 @@ class Harness:
     sent_secrets: set[str]
     #: The healthy target's job series as first scraped; they must never change.
     healthy_baseline: list[str] = field(default_factory=list)
+    #: Every snapshot the exporter published, with the monotonic time it was published.
+    published: list[tuple[float, Snapshot]] = field(default_factory=list)
 
     # --- observing -------------------------------------------------------------------------
 
@@ -277,6 +280,7 @@ class Harness:
         """Clear every fault knob (unless ``clear`` is false), wait until the faulty target
         is back with all its jobs and Flink states (and ``until`` holds), then check isolation
         and secrets."""
+        cleared_at = time.monotonic()
         if clear:
             self.faulty.clear_faults()
             self.faulty.latency = 0.0
@@ -286,9 +290,27 @@ class Harness:
             "the faulty target to recover",
             timeout=RECOVERY_INTERVALS * self.settings.poll_interval,
         )
+        if clear:
+            self.assert_first_poll_after_clearing_succeeded(cleared_at)
         self.assert_healthy_untouched(scrape)
         await self.assert_no_secrets()
         return scrape
+
+    def assert_first_poll_after_clearing_succeeded(self, cleared_at: float) -> None:
+        """Recovery within one interval: the first poll that started after the fault cleared
+        (the one in flight then may still fail) listed the jobs successfully."""
+        before = [snap for at, snap in self.published if snap.target == FAULTY and at <= cleared_at]
+        if before and before[-1].up:
+            return  # the target was not down (e.g. only execute-graph failed): nothing to recover
+        started_after = [
+            snapshot
+            for published_at, snapshot in self.published
+            if snapshot.target == FAULTY
+            and snapshot.poll_duration_seconds is not None
+            and published_at - snapshot.poll_duration_seconds > cleared_at
+        ]
+        assert started_after, "no poll started after the fault cleared"
+        assert started_after[0].up, f"the first poll after clearing failed: {started_after[0]}"
 
     def recovered(self, scrape: Scrape) -> bool:
         """Faulty is up, publishes exactly its simulator's jobs, with Flink state when running."""
@@ -418,6 +440,15 @@ async def harness(
         healthy_url = await stack.enter_async_context(serve(healthy))
         config = _targets(settings, faulty_url, healthy_url)
         app = create_app(config, credentials=_credentials_factory(credentials_clock, sent))
+        published: list[tuple[float, Snapshot]] = []
+        store = app[EXPORTER].store
+        publish = store.publish
+
+        def recording_publish(snapshot: Snapshot) -> None:
+            published.append((time.monotonic(), snapshot))
+            publish(snapshot)
+
+        store.publish = recording_publish  # type: ignore[method-assign]
         runner = web.AppRunner(app)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
@@ -435,6 +466,7 @@ async def harness(
             credentials_clock=credentials_clock,
             caplog=caplog,
             sent_secrets=sent,
+            published=published,
         )
         first = await harness.wait_for(
             lambda s: harness.recovered(s) and s.up(HEALTHY) == 1.0, "both targets up"
