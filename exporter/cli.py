@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import prometheus_client
 from aiohttp import web
 
 from exporter import __version__
@@ -106,6 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the exporter; returns the process exit code."""
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level, args.log_format)
+    # The `_created` series of the request counters carry nothing an operator uses; they
+    # would only add a series per target, operation and code. (A process-wide switch.)
+    prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
     try:
         listener = _listener(args)
         shard = parse_shard(args.shard)
