@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
@@ -14,6 +15,8 @@ TEXT_CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE: Final = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 #: Fast enough to run per poll for tens of thousands of series, and still ~10x smaller.
 GZIP_LEVEL: Final = 6
+#: zlib's window bits for a gzip (not zlib) stream.
+_GZIP_WBITS: Final = 16 + zlib.MAX_WBITS
 
 
 class SnapshotStore:
@@ -43,11 +46,18 @@ class SnapshotStore:
 
 @dataclass(frozen=True, slots=True)
 class Rendered:
-    """One exposition in one format, plain and gzip-compressed."""
+    """One exposition in one format, kept gzip-compressed only.
 
-    body: bytes
+    Prometheus always accepts gzip; the plain body (~30 MB for 10,000 jobs, against ~2 MB
+    compressed) is only decompressed for the rare client that does not.
+    """
+
     gzipped: bytes
     content_type: str
+
+    def plain(self) -> bytes:
+        """The uncompressed body (blocking CPU work: call it from a worker thread)."""
+        return gzip.decompress(self.gzipped)
 
 
 class ExpositionCache:
@@ -59,23 +69,29 @@ class ExpositionCache:
     waiting (it is at most one render old); only the very first scrape waits.
     """
 
-    def __init__(self, render: Callable[[bool], bytes]) -> None:
+    def __init__(self, render: Callable[[bool], Iterable[bytes]]) -> None:
         self._render = render
         self._generation = 0
         self._cache: dict[bool, tuple[int, Rendered]] = {}
         self._locks = {False: asyncio.Lock(), True: asyncio.Lock()}
-        #: Formats scrapers have asked for; refresh() renders these ahead of the next scrape.
-        self._wanted = {False}
+        #: Formats scrapers have asked for; refresh() renders only these ahead of the next
+        #: scrape (Prometheus asks for OpenMetrics, so the text format is rarely rendered).
+        self._wanted: set[bool] = set()
 
     @property
     def generation(self) -> int:
         """Bumped by every :meth:`invalidate`."""
         return self._generation
 
-    def rendered_generation(self, *, openmetrics: bool = False) -> int:
-        """The generation of the newest rendered exposition in that format (-1: none yet)."""
-        cached = self._cache.get(openmetrics)
-        return -1 if cached is None else cached[0]
+    def serves_generation(self, generation: int) -> bool:
+        """True when every format scrapers use is rendered from ``generation`` or later.
+
+        A format nobody has asked for yet counts as current: its first scrape renders it.
+        """
+        return all(
+            openmetrics in self._cache and self._cache[openmetrics][0] >= generation
+            for openmetrics in self._wanted
+        )
 
     def invalidate(self) -> None:
         """Mark the cached bytes as out of date."""
@@ -107,9 +123,12 @@ class ExpositionCache:
             return rendered
 
     def _render_compressed(self, openmetrics: bool) -> Rendered:
-        body = self._render(openmetrics)
+        """Compress the rendered parts as they come: the plain body is never held whole."""
+        compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, _GZIP_WBITS)
+        gzipped = [compressor.compress(part) for part in self._render(openmetrics)]
+        gzipped.append(compressor.flush())
         content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
-        return Rendered(body, gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0), content_type)
+        return Rendered(b"".join(gzipped), content_type)
 
 
 def wants_openmetrics(accept: str) -> bool:

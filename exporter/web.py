@@ -64,14 +64,14 @@ class Exporter:
         self._complete_from: int | None = None
         self._background: set[asyncio.Task[object]] = set()
 
-    def render(self, openmetrics: bool) -> bytes:
-        """The whole exposition, job families then the exporter's own (blocking: a thread)."""
-        jobs = self.writer.render(self.store.snapshots(), openmetrics=openmetrics)
+    def render(self, openmetrics: bool) -> list[bytes]:
+        """The whole exposition in parts: job families, then the exporter's own (blocking)."""
+        parts = self.writer.parts(self.store.snapshots(), openmetrics=openmetrics)
         if openmetrics:
             own: bytes = openmetrics_exposition.generate_latest(self.registry)  # type: ignore[no-untyped-call]
         else:
             own = generate_latest(self.registry)
-        return jobs + own
+        return [*parts, own]
 
     def refresh_exposition(self) -> None:
         """The data changed: start rendering the new exposition right away, off the loop."""
@@ -87,7 +87,7 @@ class Exporter:
         return (
             self._complete_from is not None
             and self.store.ready()
-            and self.cache.rendered_generation() >= self._complete_from
+            and self.cache.serves_generation(self._complete_from)
         )
 
     async def reload(self) -> ConfigChange:
@@ -187,7 +187,7 @@ async def _metrics(request: web.Request) -> web.Response:
     if accepts_gzip(request.headers.get("Accept-Encoding", "")):
         headers["Content-Encoding"] = "gzip"
         return web.Response(body=rendered.gzipped, headers=headers)
-    return web.Response(body=rendered.body, headers=headers)
+    return web.Response(body=await asyncio.to_thread(rendered.plain), headers=headers)
 
 
 async def _healthy(_request: web.Request) -> web.Response:

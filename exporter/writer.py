@@ -41,7 +41,11 @@ class ExpositionWriter:
         self._lock = threading.Lock()
 
     def render(self, snapshots: Sequence[Snapshot], *, openmetrics: bool = False) -> bytes:
-        """The job and target families for ``snapshots``; OpenMetrics without ``# EOF``.
+        """The job and target families for ``snapshots``; OpenMetrics without ``# EOF``."""
+        return b"".join(self.parts(snapshots, openmetrics=openmetrics))
+
+    def parts(self, snapshots: Sequence[Snapshot], *, openmetrics: bool = False) -> list[bytes]:
+        """:meth:`render`'s output as the pieces it is made of, to stream without joining.
 
         Families come in catalogue order, each target's samples in snapshot order, exactly as
         `exporter.collector.render` orders them.
@@ -55,7 +59,7 @@ class ExpositionWriter:
         for row, header in enumerate(self._headers[openmetrics]):
             parts.append(header)
             parts.extend(target_chunks[row] for target_chunks in chunks)
-        return b"".join(parts)
+        return parts
 
     def _chunks_of(self, snapshot: Snapshot) -> tuple[bytes, ...]:
         cached = self._chunks.get(snapshot.target)

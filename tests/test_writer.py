@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gzip
 import threading
 
 import pytest
@@ -153,10 +154,10 @@ class GatedRender:
         self.calls = 0
         self.gate = threading.Event()
 
-    def __call__(self, openmetrics: bool) -> bytes:
+    def __call__(self, openmetrics: bool) -> list[bytes]:
         self.calls += 1
         assert self.gate.wait(10)
-        return f"render {self.calls} openmetrics={openmetrics}\n".encode()
+        return [f"render {self.calls} ".encode(), f"openmetrics={openmetrics}\n".encode()]
 
 
 async def test_scrapes_get_the_previous_exposition_while_a_new_one_renders() -> None:
@@ -175,9 +176,9 @@ async def test_scrapes_get_the_previous_exposition_while_a_new_one_renders() -> 
     await refreshing
     after = await cache.get()
 
-    assert first.body == during.body == b"render 1 openmetrics=False\n"
-    assert after.body == b"render 2 openmetrics=False\n"
-    assert cache.rendered_generation() == cache.generation
+    assert first.plain() == during.plain() == b"render 1 openmetrics=False\n"
+    assert after.plain() == b"render 2 openmetrics=False\n"
+    assert cache.serves_generation(cache.generation)
 
 
 async def test_refresh_renders_the_formats_scrapers_asked_for() -> None:
@@ -190,5 +191,16 @@ async def test_refresh_renders_the_formats_scrapers_asked_for() -> None:
     cache.invalidate()
     await cache.refresh()
 
-    assert render_fn.calls == calls + 2  # text (always) and OpenMetrics (asked for)
-    assert cache.rendered_generation(openmetrics=True) == cache.generation
+    assert render_fn.calls == calls + 1  # OpenMetrics (asked for) only, not the text format
+    assert cache.serves_generation(cache.generation)
+
+
+async def test_the_exposition_is_kept_compressed_and_served_plain_on_request() -> None:
+    cache = ExpositionCache(lambda openmetrics: [b"# HELP x y\n", b"x 1.0\n"] * 1000)
+    assert cache.serves_generation(cache.generation)  # nothing asked for yet: nothing stale
+
+    rendered = await cache.get()
+
+    assert rendered.plain() == b"# HELP x y\nx 1.0\n" * 1000
+    assert len(rendered.gzipped) < len(rendered.plain()) / 10
+    assert gzip.decompress(rendered.gzipped) == rendered.plain()
