@@ -30,6 +30,8 @@ EXIT_BAD_INPUT = 2
 DEFAULT_LISTEN_ADDRESS = ":9469"
 #: In-flight scrapes get this long to finish on shutdown; the whole stop stays under 5 s.
 SHUTDOWN_GRACE_SECONDS = 2.0
+#: Seconds between GIL hand-overs between threads (Python's default is 0.005).
+RENDER_SWITCH_INTERVAL = 0.001
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,6 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The `_created` series of the request counters carry nothing an operator uses; they
     # would only add a series per target, operation and code. (A process-wide switch.)
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
+    # The exposition renders in a worker thread; a shorter GIL switch interval keeps the event
+    # loop (scrapes, polls) responsive meanwhile: 10,000 jobs, longest loop stall 113 -> 64 ms,
+    # for ~15% more CPU during the render (bench/README.md).
+    sys.setswitchinterval(RENDER_SWITCH_INTERVAL)
     try:
         listener = _listener(args)
         shard = parse_shard(args.shard)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import html
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import UTC, datetime
@@ -174,10 +175,18 @@ def create_app(
 async def _run_pollers(app: web.Application) -> AsyncIterator[None]:
     exporter = app[EXPORTER]
     headers = {"User-Agent": f"dli-exporter/{__version__}"}
-    async with aiohttp.ClientSession(headers=headers, trust_env=True) as session:
+    # trust_env makes aiohttp look up ~/.netrc and the proxy settings in a worker thread on
+    # every request (measured: twice the client CPU); only pay for it when a proxy is set.
+    async with aiohttp.ClientSession(headers=headers, trust_env=proxy_configured()) as session:
         exporter.supervisor.start(session, exporter.config)
         yield
         await exporter.supervisor.stop()
+
+
+def proxy_configured() -> bool:
+    """True when the environment names an HTTP(S) proxy (aiohttp honours it then)."""
+    names = ("https_proxy", "http_proxy", "all_proxy")
+    return any(os.environ.get(name) or os.environ.get(name.upper()) for name in names)
 
 
 async def _metrics(request: web.Request) -> web.Response:

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import Config
 from exporter.simulator import Simulator
-from exporter.web import EXPORTER, create_app
+from exporter.web import EXPORTER, create_app, proxy_configured
 from tests.conftest import OTHER_PROJECT, PROJECT, SECRET_KEY, make_target, promtool_path
 
 PROMETHEUS_ACCEPT = (
@@ -190,3 +190,25 @@ async def test_a_target_that_fails_is_down_and_shown_on_the_status_page(sim_url:
     assert [(s.labels["target"], s.value) for s in families["dli_up"].samples] == [("ghost", 0.0)]
     assert "<td>ghost</td><td>down</td>" in page.decode()
     assert "code=404" in page.decode()
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, False),
+        ({"HTTPS_PROXY": "http://proxy:3128"}, True),
+        ({"http_proxy": "http://proxy:3128"}, True),
+        ({"ALL_PROXY": ""}, False),
+        ({"NO_PROXY": "127.0.0.1"}, False),
+    ],
+)
+def test_the_environment_proxy_is_used_only_when_set(
+    environ: dict[str, str], expected: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("https_proxy", "http_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+
+    assert proxy_configured() is expected
