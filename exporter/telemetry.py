@@ -12,8 +12,6 @@ from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-#: Operation label values, one per kind of API call.
-OPERATIONS: Final = ("list_jobs", "execute_graph", "iam_token")
 #: Histogram buckets in seconds, from a fast cached answer to a request near its timeout.
 API_DURATION_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 

@@ -51,7 +51,7 @@ class ExpositionWriter:
         `exporter.collector.render` orders them.
         """
         with self._lock:
-            chunks = [self._chunks_of(snapshot) for snapshot in deduplicated(snapshots)]
+            chunks = [self._chunks_of(snapshot) for snapshot in snapshots]
             live = {snapshot.target for snapshot in snapshots}
             for target in self._chunks.keys() - live:
                 del self._chunks[target]
@@ -66,7 +66,8 @@ class ExpositionWriter:
         if cached is not None and cached[0] is snapshot:
             return cached[1]
         escape = _Escaper()
-        chunks = tuple(_sample_lines(spec, snapshot, escape) for spec in self._catalogue)
+        (unique,) = deduplicated([snapshot])  # only when (re)writing: cached snapshots skip it
+        chunks = tuple(_sample_lines(spec, unique, escape) for spec in self._catalogue)
         self._chunks[snapshot.target] = (snapshot, chunks)
         return chunks
 

@@ -204,3 +204,14 @@ async def test_the_exposition_is_kept_compressed_and_served_plain_on_request() -
     assert rendered.plain() == b"# HELP x y\nx 1.0\n" * 1000
     assert len(rendered.gzipped) < len(rendered.plain()) / 10
     assert gzip.decompress(rendered.gzipped) == rendered.plain()
+
+
+def test_a_job_listed_twice_is_written_once_like_the_reference() -> None:
+    prod, *_ = golden_snapshots()
+    twice = dataclasses.replace(prod, jobs=prod.jobs + prod.jobs[:1])
+    writer = ExpositionWriter()
+
+    body = writer.render([twice])
+
+    assert body == reference([twice], MetricOptions(), False)
+    assert writer.render([twice]) == body  # served from the cached lines the second time
