@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import aiohttp
+from _process import start_wrapped_exporter
 
 from exporter.auth import AkSkCredentials
 from exporter.client import PAGE_SIZE, DliClient
@@ -537,21 +538,7 @@ class ModeRun:
         )
         if self.settings.profile_dir is not None:
             env["CYCLE_PROFILE"] = str(self.settings.profile_dir / f"cycle-{self.mode}.pstats")
-        return await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(WRAPPER),
-            "--config.file",
-            str(config),
-            "--web.listen-address",
-            "127.0.0.1:0",
-            "--log.format",
-            "json",
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
-            limit=1 << 20,
-        )
+        return await start_wrapped_exporter(WRAPPER, config, env)
 
     async def _measure(self, url: str) -> float:
         """Warm up, then the quiet and the scraped cycles; returns when measuring began."""

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Final
 
 import aiohttp
+from _process import start_wrapped_exporter
 
 from exporter.config import parse_duration
 from exporter.simulator import EXECUTE_GRAPH, LIST_JOBS, Fault, Simulator, serve
@@ -375,21 +376,7 @@ class Soak:
             "SOAK_SECRET_KEY": self._secret_key,
             "SOAK_TASKS_FILE": str(tasks_file),
         }
-        return await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(WRAPPER),
-            "--config.file",
-            str(config),
-            "--web.listen-address",
-            "127.0.0.1:0",
-            "--log.format",
-            "json",
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
-            limit=1 << 20,
-        )
+        return await start_wrapped_exporter(WRAPPER, config, env)
 
     async def _measure(self, base_url: str, pid: int, api_port: int, tasks_file: Path) -> None:
         started = time.monotonic()
