@@ -39,6 +39,7 @@ __all__ = [
     "MetricOptions",
     "PasswordAuth",
     "TargetConfig",
+    "TlsClientConfig",
     "load_config",
     "parse_config",
     "parse_duration",
@@ -94,6 +95,20 @@ Auth: TypeAlias = AkSkAuth | PasswordAuth
 
 
 @dataclass(frozen=True, slots=True)
+class TlsClientConfig:
+    """How a target's API endpoints' certificates are checked (section ``tls`` of a target).
+
+    ``ca_pem`` is the content of ``ca_file`` (read when the config is loaded), trusted instead of
+    the system's CA bundle; ``insecure_skip_verify`` turns certificate checks off (logged as a
+    warning at start).
+    """
+
+    ca_file: str | None = None
+    ca_pem: str | None = None
+    insecure_skip_verify: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class TargetConfig:
     """One DLI project in one region to poll."""
 
@@ -107,6 +122,7 @@ class TargetConfig:
     concurrency: int = DEFAULT_CONCURRENCY
     rate_limit: float = DEFAULT_RATE_LIMIT
     filters: Filters = field(default_factory=Filters)
+    tls: TlsClientConfig = TlsClientConfig()
 
 
 @dataclass(frozen=True, slots=True)
