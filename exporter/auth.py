@@ -14,10 +14,11 @@ from typing import Final, Protocol
 import aiohttp
 
 from exporter.config import AkSkAuth, PasswordAuth, TargetConfig
-from exporter.errors import DliApiError, describe_client_error, error_from_body
-from exporter.http import read_body
+from exporter.errors import DliApiError, error_from_body
+from exporter.http import SslSetting, send, ssl_setting
 from exporter.secret import Secret
 from exporter.signing import sign_request
+from exporter.values import loads_json
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +148,7 @@ class IamTokenCredentials:
         timeout: float,
         observe: RequestObserver | None = None,
         clock: Callable[[], float] = time.time,
+        ssl_option: SslSetting = True,
     ) -> None:
         self._session = session
         self._iam_endpoint = iam_endpoint.rstrip("/")
@@ -154,7 +156,8 @@ class IamTokenCredentials:
         self._password = password
         self._domain_name = domain_name
         self._project_id = project_id
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._timeout = timeout
+        self._ssl = ssl_option
         self._observe = observe
         self._clock = clock
         self._lock = asyncio.Lock()
@@ -278,21 +281,18 @@ class IamTokenCredentials:
                 self._observe(IAM_TOKEN, code, time.monotonic() - started)
 
     async def _post(self) -> tuple[int, bytes, str | None, str | None]:
-        try:
-            async with self._session.post(
-                self._iam_endpoint + _TOKEN_PATH,
-                data=self._request_body(),
-                headers={"Content-Type": "application/json;charset=utf8"},
-                timeout=self._timeout,
-                allow_redirects=False,
-            ) as resp:
-                body = await read_body(resp, _MAX_TOKEN_BODY)
-                subject = resp.headers.get(_SUBJECT_TOKEN_HEADER)
-                return resp.status, body, subject, resp.headers.get("X-Request-Id")
-        except TimeoutError as exc:
-            raise DliApiError(IAM_TOKEN, "timeout", "request timed out") from exc
-        except aiohttp.ClientError as exc:
-            raise DliApiError(IAM_TOKEN, "error", describe_client_error(exc)) from exc
+        response = await send(
+            self._session,
+            IAM_TOKEN,
+            "POST",
+            self._iam_endpoint + _TOKEN_PATH,
+            headers={"Content-Type": "application/json;charset=utf8"},
+            body=self._request_body(),
+            budget=self._timeout,
+            max_body=_MAX_TOKEN_BODY,
+            ssl_option=self._ssl,
+        )
+        return response.status, response.body, response.subject_token, response.request_id
 
     def _request_body(self) -> bytes:
         user = {
@@ -336,8 +336,8 @@ def _parse_token(
     if not subject:
         raise unusable(f"no {_SUBJECT_TOKEN_HEADER} header")
     try:
-        payload = json.loads(body)
-    except (ValueError, RecursionError):
+        payload = loads_json(body)
+    except ValueError:
         raise unusable("body is not JSON") from None
     token = payload.get("token") if isinstance(payload, dict) else None
     if not isinstance(token, dict):
@@ -409,5 +409,6 @@ def credentials_for(
             timeout=target.timeout,
             observe=observe,
             clock=clock,
+            ssl_option=ssl_setting(target.tls),
         )
     raise TypeError(f"target {target.name}: unknown auth {type(auth).__name__}")

@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from types import MappingProxyType
 from typing import Final, TypeVar
 
 import aiohttp
-from yarl import URL
 
 from exporter.auth import Credentials, RequestObserver
 from exporter.config import Filters
-from exporter.errors import DliApiError, describe_client_error, error_from_body
-from exporter.http import read_body
+from exporter.errors import DliApiError, error_from_body
+from exporter.http import SslSetting, send
 from exporter.model import (
     ExecuteGraph,
     FlinkJob,
@@ -30,6 +27,7 @@ from exporter.model import (
 )
 from exporter.ratelimit import RateLimiter
 from exporter.signing import QueryValue, canonical_query_string
+from exporter.values import ValueIssues, loads_json
 
 log = logging.getLogger(__name__)
 
@@ -37,16 +35,27 @@ _T = TypeVar("_T")
 
 #: The list API's largest page.
 PAGE_SIZE: Final = 100
-#: Bodies larger than this are refused rather than buffered (a 100-job page is ~100 KB).
-MAX_BODY_BYTES: Final = 32 * 1024 * 1024
+#: Pages are fetched this far apart, so neighbours overlap by one job (see `_Listing`).
+PAGE_STEP: Final = PAGE_SIZE - 1
+#: Re-fetches one listing may make to close gaps before it gives up (see `DliClient._repair`).
+MAX_REPAIRS: Final = 200
+LIST_JOBS: Final = "list_jobs"
+EXECUTE_GRAPH: Final = "execute_graph"
+#: Bodies larger than this are refused rather than buffered (a 100-job page is ~100 KB and an
+#: execution plan a few KB); label values are cut short too, so a page cannot balloon later.
+MAX_BODY_BYTES: Final = MappingProxyType(
+    {LIST_JOBS: 8 * 1024 * 1024, EXECUTE_GRAPH: 4 * 1024 * 1024}
+)
 #: Guard against a server whose paging never ends when it reports no total_count.
 MAX_PAGES: Final = 10_000
 
 #: A retry is not started with less time than this (or the timeout) left before the deadline.
 MIN_USEFUL_ATTEMPT: Final = 1.0
 
-LIST_JOBS: Final = "list_jobs"
-EXECUTE_GRAPH: Final = "execute_graph"
+#: Parses a decoded body, noting dropped or repaired values in the `ValueIssues`.
+Parser = Callable[[object, ValueIssues], _T]
+#: Told about the values a response's parse dropped or repaired: (operation, issues).
+ValuesObserver = Callable[[str, ValueIssues], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,14 +75,6 @@ class RetryPolicy:
         return rng.uniform(0.0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
 
 
-@dataclass(frozen=True, slots=True)
-class _Response:
-    status: int
-    body: bytes
-    request_id: str | None
-    retry_after: float | None
-
-
 class DliClient:
     """Talks to one DLI project. One instance per target; the HTTP session is shared."""
 
@@ -90,6 +91,8 @@ class DliClient:
         limiter: RateLimiter | None = None,
         retry: RetryPolicy | None = None,
         observe: RequestObserver | None = None,
+        on_values: ValuesObserver | None = None,
+        ssl_option: SslSetting = True,
         rng: random.Random | None = None,
     ) -> None:
         self._session = session
@@ -102,25 +105,32 @@ class DliClient:
         self._limiter = limiter
         self._retry = retry or RetryPolicy()
         self._observe = observe
+        self._on_values = on_values
+        self._ssl = ssl_option
+        #: total_count disagreed with the pages last time (logged once, until it agrees).
+        self._total_disagreed = False
+        #: (operation, field, problem) already logged; a fixed vocabulary, so bounded.
+        self._values_logged: set[tuple[str, str, str]] = set()
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
 
     async def list_jobs(self, *, deadline: float | None = None) -> list[FlinkJob]:
         """Every job of the project, all pages, filtered as configured; de-duplicated by id.
 
-        The first page tells the total; the remaining pages are then fetched concurrently.
-        Paging stops at ``total_count``, on an empty page, or after ``MAX_PAGES``. ``deadline``
-        (``time.monotonic()`` seconds) bounds every request and retry.
+        Pages are listed oldest first and overlap by one job (offsets 0, 99, 198, ...), so a
+        shift between two fetches (a job deleted meanwhile) shows as two pages sharing no job;
+        such a gap is fetched again until every pair of neighbours shares one. A job that
+        exists for the whole listing is therefore never missed (see `_Listing`). Paging ends
+        at the first page that is not full; ``total_count`` only decides how many pages are
+        fetched concurrently up front. ``deadline`` (``time.monotonic()`` seconds) bounds
+        every request and retry.
         """
-        first = await self.list_page(0, deadline=deadline)
-        pages = [first]
-        if first.total_count is None:
-            pages.extend(await self._pages_until_short(first, deadline))
-        else:
-            offsets = range(PAGE_SIZE, min(first.total_count, PAGE_SIZE * MAX_PAGES), PAGE_SIZE)
-            if first.jobs and offsets:
-                pages.extend(await self._pages_concurrently(offsets, deadline))
+        listing = _Listing(await self.list_page(0, deadline=deadline))
+        if not listing.complete:
+            await self._fetch_run(listing, listing.pages[0], deadline, hint=listing.total_hint)
+            await self._repair(listing, deadline)
+        self._check_total(listing)
         jobs: dict[int, FlinkJob] = {}
-        for page in pages:
+        for page in listing.pages:
             for job in page.jobs:
                 jobs.setdefault(job.job_id, job)
         return [job for job in jobs.values() if self._wanted(job)]
@@ -140,6 +150,7 @@ class DliClient:
         query: dict[str, QueryValue] = {
             "limit": PAGE_SIZE,
             "offset": offset,
+            "order": "asc",  # oldest first: new jobs join at the end and shift no page
             "show_detail": True,
         }
         # The API filters by one job type and one queue; several are filtered here instead.
@@ -155,39 +166,107 @@ class DliClient:
         types, queues = self._filters.job_types, self._filters.queue_names
         return (not types or job.job_type in types) and (not queues or job.queue_name in queues)
 
-    async def _pages_concurrently(
-        self, offsets: range, deadline: float | None
-    ) -> list[JobListPage]:
-        limit = asyncio.Semaphore(self._page_concurrency)
+    async def _fetch_run(
+        self,
+        listing: _Listing,
+        after: _Page,
+        deadline: float | None,
+        *,
+        hint: int | None = None,
+    ) -> None:
+        """Fetch the pages after ``after`` until one is not full, ``page_concurrency`` at a time.
 
-        async def fetch(offset: int) -> JobListPage:
-            async with limit:
-                return await self.list_page(offset, deadline=deadline)
+        With ``hint`` (a plausible total), pages up to the one expected to be last are fetched
+        concurrently; past it (the total was too small, or there is none) at most
+        ``page_concurrency`` pages are in flight, so a wrong total wastes at most that many.
+        """
+        last_expected = _last_offset(hint) if hint is not None else None
+        if last_expected is not None and after.offset >= last_expected:
+            last_expected = None  # the total was too small: page on until a page is not full
+        next_offset = after.offset + PAGE_STEP
+        end: int | None = None  # offset of the first page found not full
+        found: dict[int, _Page] = {}
+        tasks: dict[asyncio.Task[JobListPage], int] = {}
 
-        tasks = [asyncio.create_task(fetch(offset)) for offset in offsets]
+        def wanted(offset: int) -> bool:
+            if end is not None and offset >= end:
+                return False
+            if last_expected is not None and offset > last_expected:
+                return False  # the total is right until the last expected page is full
+            return offset < PAGE_STEP * MAX_PAGES
+
         try:
-            return list(await asyncio.gather(*tasks))
-        finally:  # one page failed: the listing has failed, stop fetching the others
+            while True:
+                while len(tasks) < self._page_concurrency and wanted(next_offset):
+                    task = asyncio.create_task(self.list_page(next_offset, deadline=deadline))
+                    tasks[task] = next_offset
+                    next_offset += PAGE_STEP
+                if not tasks:
+                    break
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    offset = tasks.pop(task)
+                    page = _Page(offset, task.result())
+                    found[offset] = page
+                    if not page.full and (end is None or offset < end):
+                        end = offset
+                    elif page.full and last_expected is not None and offset >= last_expected:
+                        last_expected = None  # the total was too small: page on until short
+                for task, offset in list(tasks.items()):
+                    if end is not None and offset > end:
+                        task.cancel()
+                        del tasks[task]
+        finally:  # one page failed (or the poll was cancelled): stop fetching the others
             for task in tasks:
                 task.cancel()
+        listing.extend(
+            page for offset, page in sorted(found.items()) if end is None or offset <= end
+        )
 
-    async def _pages_until_short(
-        self, first: JobListPage, deadline: float | None
-    ) -> list[JobListPage]:
-        pages: list[JobListPage] = []
-        page, offset = first, 0
-        while len(page.jobs) + page.skipped >= PAGE_SIZE and len(pages) < MAX_PAGES:
-            offset += PAGE_SIZE
-            page = await self.list_page(offset, deadline=deadline)
-            pages.append(page)
-        return pages
+    async def _repair(self, listing: _Listing, deadline: float | None) -> None:
+        """Re-fetch where two neighbouring pages share no job, until every pair does.
+
+        A pair (A, B) with no job in common means the list shifted between their fetches (jobs
+        deleted before B's offset): jobs may have slid from B's window into the gap. A fresh
+        page at A's offset (or, for two pages at one offset, the window before it) bridges the
+        gap under any churn of fewer than 99 jobs between two fetches; more churn than that
+        for `MAX_REPAIRS` rounds fails the listing rather than publishing a partial one.
+        """
+        repairs = 0
+        while (gap := listing.first_gap()) is not None:
+            if repairs >= MAX_REPAIRS:
+                raise DliApiError(
+                    LIST_JOBS,
+                    "inconsistent",
+                    f"the job list kept changing while it was paged through ({repairs} pages "
+                    "fetched again); the previous listing is kept",
+                )
+            repairs += 1
+            before, after = listing.pages[gap], listing.pages[gap + 1]
+            offset = before.offset if before.offset < after.offset else before.offset - PAGE_STEP
+            bridge = _Page(max(0, offset), await self.list_page(max(0, offset), deadline=deadline))
+            listing.insert(gap + 1, bridge)
+        listing.repairs = repairs
+
+    def _check_total(self, listing: _Listing) -> None:
+        """Log once when ``total_count`` disagrees with where the pages ended."""
+        total, counted = listing.pages[0].page.total_count, listing.end_count
+        if listing.repairs or total is None or total == counted:
+            self._total_disagreed = False
+            return
+        if not self._total_disagreed:
+            log.warning(
+                "the job list's total_count disagrees with its pages; paging by the pages",
+                extra={"fields": {"total_count": total, "listed": counted}},
+            )
+        self._total_disagreed = True
 
     async def _call(
         self,
         operation: str,
         path: str,
         query: Mapping[str, QueryValue],
-        parser: Callable[[object], _T],
+        parser: Parser[_T],
         deadline: float | None,
     ) -> _T:
         """A call with its retries: rate-limited, each attempt bounded by timeout and deadline."""
@@ -240,7 +319,7 @@ class DliClient:
         operation: str,
         path: str,
         query: Mapping[str, QueryValue],
-        parser: Callable[[object], _T],
+        parser: Parser[_T],
         budget: float,
     ) -> _T:
         """One signed GET, observed once with its outcome: the status, "timeout" or "error".
@@ -256,7 +335,16 @@ class DliClient:
         started = time.monotonic()
         code = "error"
         try:
-            response = await self._get(operation, url, headers, budget)
+            response = await send(
+                self._session,
+                operation,
+                "GET",
+                url,
+                headers=headers,
+                budget=budget,
+                max_body=MAX_BODY_BYTES[operation],
+                ssl_option=self._ssl,
+            )
             code = str(response.status)
             if response.status >= 400:
                 error = error_from_body(
@@ -264,9 +352,10 @@ class DliClient:
                 )
                 error.retry_after = response.retry_after
                 raise error
+            issues = ValueIssues()
             try:
-                return parser(json.loads(response.body))
-            except (ValueError, RecursionError) as exc:  # JSONDecodeError, ResponseParseError
+                result = parser(loads_json(response.body, issues), issues)
+            except ValueError as exc:  # JSONDecodeError, ResponseParseError
                 detail = str(exc) if isinstance(exc, ResponseParseError) else "body is not JSON"
                 raise DliApiError(
                     operation,
@@ -275,6 +364,9 @@ class DliClient:
                     status=response.status,
                     request_id=response.request_id,
                 ) from exc
+            if issues:
+                self._report_values(operation, issues)
+            return result
         except DliApiError as exc:
             code = exc.code
             raise
@@ -285,26 +377,23 @@ class DliClient:
             if self._observe is not None:
                 self._observe(operation, code, time.monotonic() - started)
 
-    async def _get(
-        self, operation: str, url: str, headers: Mapping[str, str], budget: float
-    ) -> _Response:
-        try:
-            async with self._session.get(
-                URL(url, encoded=True),
-                headers=headers,
-                timeout=aiohttp.ClientTimeout(total=budget),
-            ) as resp:
-                body = await read_body(resp, MAX_BODY_BYTES)
-                return _Response(
-                    resp.status,
-                    body,
-                    resp.headers.get("X-Request-Id"),
-                    parse_retry_after(resp.headers.get("Retry-After")),
-                )
-        except TimeoutError as exc:
-            raise DliApiError(operation, "timeout", f"no response within {budget:g}s") from exc
-        except aiohttp.ClientError as exc:
-            raise DliApiError(operation, "error", describe_client_error(exc)) from exc
+
+    def _report_values(self, operation: str, issues: ValueIssues) -> None:
+        """Count what a response's parse dropped or repaired; log each kind the first time."""
+        new = [key for key in issues.counts if (operation, *key) not in self._values_logged]
+        if new:
+            self._values_logged.update((operation, *key) for key in new)
+            log.warning(
+                "values in an API response were dropped or repaired (logged once per kind)",
+                extra={
+                    "fields": {
+                        "operation": operation,
+                        "values": ",".join(f"{field}:{problem}" for field, problem in new),
+                    }
+                },
+            )
+        if self._on_values is not None:
+            self._on_values(operation, issues)
 
 
 def _is_retryable(exc: DliApiError) -> bool:
@@ -314,17 +403,84 @@ def _is_retryable(exc: DliApiError) -> bool:
     return exc.status == 429 or (exc.status >= 500 and exc.code != "error")
 
 
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """``Retry-After`` as seconds to wait: delta-seconds or an HTTP date; None if unusable."""
-    if value is None:
+def _last_offset(total: int) -> int:
+    """The offset of the page expected to be the last (the first one not full) for ``total``."""
+    if total < PAGE_SIZE:
+        return 0
+    return ((total - PAGE_SIZE) // PAGE_STEP + 1) * PAGE_STEP
+
+
+@dataclass(frozen=True, slots=True)
+class _Page:
+    """One fetched page and where it was fetched from."""
+
+    offset: int
+    page: JobListPage
+
+    @property
+    def jobs(self) -> tuple[FlinkJob, ...]:
+        return self.page.jobs
+
+    @property
+    def size(self) -> int:
+        """Entries on the page, with those dropped for having no usable job id."""
+        return len(self.page.jobs) + self.page.skipped
+
+    @property
+    def full(self) -> bool:
+        """A full page means there may be more after it."""
+        return self.size >= PAGE_SIZE
+
+    def overlaps(self, other: _Page) -> bool:
+        """True when the two pages share a job (or cannot be compared: id-less entries)."""
+        if self.page.skipped or other.page.skipped:
+            return True
+        ids = {job.job_id for job in self.page.jobs}
+        return any(job.job_id in ids for job in other.page.jobs)
+
+
+class _Listing:
+    """The pages of one listing, in list order; complete once the last one is not full.
+
+    Every page is a contiguous window of the (oldest-first) list as it was when fetched. Two
+    neighbouring windows that share a job cover, between them, every job that existed at both
+    fetches from the first one's start to the second one's end; so a chain of pairwise
+    overlapping pages from offset 0 to a page that is not full misses no job that existed for
+    the whole listing, however the list changed meanwhile.
+    """
+
+    def __init__(self, first: JobListPage) -> None:
+        self.pages: list[_Page] = [_Page(0, first)]
+        self.repairs = 0
+
+    @property
+    def total_hint(self) -> int | None:
+        """The first page's ``total_count`` when it is usable as a plan for the paging."""
+        total = self.pages[0].page.total_count
+        return total if total is not None and total >= 0 else None
+
+    @property
+    def complete(self) -> bool:
+        return not self.pages[-1].full
+
+    @property
+    def end_count(self) -> int:
+        """How many jobs the list held when its last page was fetched."""
+        return self.pages[-1].offset + self.pages[-1].size
+
+    def extend(self, pages: Iterable[_Page]) -> None:
+        for page in pages:
+            self.insert(len(self.pages), page)
+
+    def insert(self, index: int, page: _Page) -> None:
+        """Put ``page`` at ``index``; a page that is not full ends the list there."""
+        self.pages.insert(index, page)
+        if not page.full:
+            del self.pages[index + 1 :]
+
+    def first_gap(self) -> int | None:
+        """The index of the first page that shares no job with the next one, if any."""
+        for index in range(len(self.pages) - 1):
+            if not self.pages[index].overlaps(self.pages[index + 1]):
+                return index
         return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import aiohttp
+
+from exporter.values import clean_text, loads_json
 
 
 class DliApiError(Exception):
@@ -27,9 +27,10 @@ class DliApiError(Exception):
         #: What ``dli_api_requests_total`` counts: the HTTP status, "timeout" or "error".
         self.code = code
         self.status = status
-        self.error_code = error_code
-        self.error_msg = message
-        self.request_id = request_id
+        # Parts of these come from the upstream's answer: kept printable and short.
+        self.error_code = None if error_code is None else clean_text(error_code, 64)
+        self.error_msg = clean_text(message, 300)
+        self.request_id = None if request_id is None else clean_text(request_id, 128)
         super().__init__(self.describe())
 
     def describe(self) -> str:
@@ -56,7 +57,7 @@ def error_from_body(
     error_code: str | None = None
     message: str | None = None
     try:
-        payload = json.loads(body)
+        payload = loads_json(body)
     except ValueError:
         payload = None
     if isinstance(payload, dict):

@@ -8,10 +8,11 @@ made-up zero. Only a response whose *shape* is wrong raises :class:`ResponsePars
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
+
+from exporter.values import MAX_ID, ValueIssues, clean_text, read_bool, read_int, read_str
 
 #: The 14 job statuses documented for "Listing Jobs". Other values are valid, just unknown.
 JOB_STATUSES: Final[tuple[str, ...]] = (
@@ -139,8 +140,12 @@ class Snapshot:
     last_error: str | None = None
 
 
-def parse_job_list_page(payload: object) -> JobListPage:
-    """Parse a list-jobs response body (already decoded from JSON)."""
+def parse_job_list_page(payload: object, issues: ValueIssues | None = None) -> JobListPage:
+    """Parse a list-jobs response body (already decoded from JSON).
+
+    Values that are impossible (negative counts, numbers beyond any real value, strings that
+    are not text) are left out and noted in ``issues``; only a wrong shape raises.
+    """
     body = _require_mapping(payload, "response body")
     _check_success(body)
     job_list = _require_mapping(body.get("job_list"), "job_list")
@@ -152,65 +157,74 @@ def parse_job_list_page(payload: object) -> JobListPage:
     jobs: list[FlinkJob] = []
     skipped = 0
     for raw in raw_jobs:
-        job = parse_job(raw)
+        job = parse_job(raw, issues)
         if job is None:
             skipped += 1
         else:
             jobs.append(job)
-    return JobListPage(_int(job_list.get("total_count")), tuple(jobs), skipped)
+    total = read_int(job_list.get("total_count"), "total_count", issues, high=MAX_ID)
+    return JobListPage(total, tuple(jobs), skipped)
 
 
-def parse_job(raw: object) -> FlinkJob | None:
+def parse_job(raw: object, issues: ValueIssues | None = None) -> FlinkJob | None:
     """Parse one job object; ``None`` when it is not an object or has no usable ``job_id``."""
     if not isinstance(raw, Mapping):
         return None
-    job_id = _int(raw.get("job_id"))
+    job_id = read_int(raw.get("job_id"), "job_id", issues, high=MAX_ID)
     if job_id is None:
         return None
     return FlinkJob(
         job_id=job_id,
-        name=_str(raw.get("name")),
-        job_type=_str(raw.get("job_type")),
-        status=_str(raw.get("status")),
-        queue_name=_str(raw.get("queue_name")),
-        user_name=_str(raw.get("user_name")),
-        run_mode=_str(raw.get("run_mode")),
-        create_time_ms=_int(raw.get("create_time")),
-        start_time_ms=_int(raw.get("start_time")),
-        duration_ms=_int(raw.get("duration")),
-        restart_times=_int(raw.get("restart_times")),
-        has_savepoint=_bool(raw.get("has_savepoint")),
-        config=parse_job_config(raw.get("job_config")),
+        name=read_str(raw.get("name"), "name", issues),
+        job_type=read_str(raw.get("job_type"), "job_type", issues),
+        status=read_str(raw.get("status"), "status", issues),
+        queue_name=read_str(raw.get("queue_name"), "queue_name", issues),
+        user_name=read_str(raw.get("user_name"), "user_name", issues),
+        run_mode=read_str(raw.get("run_mode"), "run_mode", issues),
+        create_time_ms=read_int(raw.get("create_time"), "create_time", issues),
+        start_time_ms=read_int(raw.get("start_time"), "start_time", issues),
+        duration_ms=read_int(raw.get("duration"), "duration", issues),
+        restart_times=read_int(raw.get("restart_times"), "restart_times", issues),
+        has_savepoint=read_bool(raw.get("has_savepoint"), "has_savepoint", issues),
+        config=parse_job_config(raw.get("job_config"), issues),
     )
 
 
-def parse_job_config(raw: object) -> JobConfig:
+_CONFIG_COUNTS: Final = (
+    "cu_number",
+    "manager_cu_number",
+    "real_cu_number",
+    "parallel_number",
+    "tm_cus",
+    "tm_slot_num",
+    "executor_number",
+    "executor_cu_number",
+)
+
+
+def parse_job_config(raw: object, issues: ValueIssues | None = None) -> JobConfig:
     """Parse ``job_config``; anything but an object gives a config with every field unknown."""
     if not isinstance(raw, Mapping):
         return JobConfig()
+    counts = {
+        name: read_int(raw.get(name), f"job_config.{name}", issues) for name in _CONFIG_COUNTS
+    }
     return JobConfig(
-        cu_number=_int(raw.get("cu_number")),
-        manager_cu_number=_int(raw.get("manager_cu_number")),
-        real_cu_number=_int(raw.get("real_cu_number")),
-        parallel_number=_int(raw.get("parallel_number")),
-        tm_cus=_int(raw.get("tm_cus")),
-        tm_slot_num=_int(raw.get("tm_slot_num")),
-        executor_number=_int(raw.get("executor_number")),
-        executor_cu_number=_int(raw.get("executor_cu_number")),
-        flink_version=_str(raw.get("flink_version")),
+        **counts,
+        flink_version=read_str(raw.get("flink_version"), "job_config.flink_version", issues),
     )
 
 
-def parse_execute_graph(payload: object) -> ExecuteGraph:
+def parse_execute_graph(payload: object, issues: ValueIssues | None = None) -> ExecuteGraph:
     """Parse an execute-graph response body (already decoded from JSON)."""
     body = _require_mapping(payload, "response body")
     _check_success(body)
     graph = _require_mapping(body.get("execute_graph"), "execute_graph")
     return ExecuteGraph(
-        state=_str(graph.get("state")),
-        duration_ms=_int(graph.get("duration")),
-        start_time_ms=_int(graph.get("start-time")),
-        is_stoppable=_bool(graph.get("isStoppable")),
+        state=read_str(graph.get("state"), "state", issues),
+        duration_ms=read_int(graph.get("duration"), "duration", issues),
+        start_time_ms=read_int(graph.get("start-time"), "start-time", issues),
+        is_stoppable=read_bool(graph.get("isStoppable"), "isStoppable", issues),
     )
 
 
@@ -222,35 +236,6 @@ def _require_mapping(value: object, what: str) -> Mapping[str, object]:
 
 
 def _check_success(body: Mapping[str, object]) -> None:
-    if _bool(body.get("is_success", True)) is False:
-        message = _str(body.get("message")) or "no message"
-        raise ResponseParseError(f"is_success is false: {message[:200]}")
-
-
-def _int(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value) if math.isfinite(value) and value.is_integer() else None
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            return None
-    return None
-
-
-def _bool(value: object) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        lowered = value.strip().lower()
-        if lowered in ("true", "false"):
-            return lowered == "true"
-    return None
-
-
-def _str(value: object) -> str | None:
-    return value if isinstance(value, str) else None
+    if read_bool(body.get("is_success", True), "is_success", None) is False:
+        message = read_str(body.get("message"), "message", None, limit=200) or "no message"
+        raise ResponseParseError(f"is_success is false: {clean_text(message, 200)}")

@@ -40,6 +40,7 @@ class Poller:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         initial: Snapshot | None = None,
+        on_internal_error: Callable[[], None] | None = None,
     ) -> None:
         self._target = target
         self._client = client
@@ -47,6 +48,7 @@ class Poller:
         self._clock = clock
         self._monotonic = monotonic
         self._snapshot = initial or Snapshot(target=target.name)
+        self._on_internal_error = on_internal_error
         self._graph_failures = 0
         #: What the current failure is (operation, code, error_code), to log each kind once.
         self._failure_kind: str | None = None
@@ -57,11 +59,18 @@ class Poller:
         return self._snapshot
 
     async def run(self) -> None:
-        """Poll now, then on every interval tick until cancelled."""
+        """Poll now, then on every interval tick until cancelled; no error ends the loop."""
         interval = self._target.poll_interval
         next_tick = self._monotonic()
         while True:
-            await self.poll_once()
+            started = self._monotonic()
+            try:
+                await self.poll_once()
+            except Exception as exc:  # the loop is the last boundary: it must outlive any bug
+                try:
+                    self._internal_error("unexpected error in a poll", exc, started)
+                except Exception:
+                    log.exception("could not publish a failed poll", extra=self._fields())
             next_tick += interval
             now = self._monotonic()
             if next_tick < now:
@@ -78,9 +87,7 @@ class Poller:
             kind = f"{exc.operation} {exc.code} {exc.error_code or ''}"
             return self._finish_failed(started, exc.describe(), kind)
         except Exception as exc:  # the poll loop is the boundary: count, log, carry on
-            log.exception("unexpected error while listing jobs", extra=self._fields())
-            error = f"internal error: {type(exc).__name__}"
-            return self._finish_failed(started, error, error)
+            return self._internal_error("unexpected error while listing jobs", exc, started)
         states = await self._with_execute_graphs(jobs, deadline)
         snapshot = Snapshot(
             target=self._target.name,
@@ -106,6 +113,11 @@ class Poller:
                 except DliApiError as exc:
                     log.debug("execute-graph failed", extra=self._fields(error=exc.describe()))
                     return None
+                except Exception:  # one job's bug must not fail the poll: count, log, go on
+                    log.exception("unexpected error in execute-graph", extra=self._fields())
+                    if self._on_internal_error is not None:
+                        self._on_internal_error()
+                    return None
 
         tasks = {job.job_id: asyncio.create_task(graph_of(job)) for job in jobs if job.is_running}
         try:
@@ -130,6 +142,14 @@ class Poller:
         elif self._graph_failures and not failures:
             log.info("execute-graph calls recovered", extra=self._fields())
         self._graph_failures = failures
+
+    def _internal_error(self, what: str, exc: Exception, started: float) -> Snapshot:
+        """A bug, not an API failure: logged with its traceback, counted, published as failed."""
+        log.error(what, exc_info=exc, extra=self._fields())
+        if self._on_internal_error is not None:
+            self._on_internal_error()
+        error = f"internal error: {type(exc).__name__}"
+        return self._finish_failed(started, error, error)
 
     def _finish_failed(self, started: float, error: str, kind: str) -> Snapshot:
         """Publish a failed poll; ``kind`` (no request id) decides whether this is news to log."""

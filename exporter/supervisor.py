@@ -13,10 +13,12 @@ from exporter.auth import Credentials, RequestObserver
 from exporter.client import DliClient
 from exporter.config import Config, TargetConfig
 from exporter.exposition import SnapshotStore
+from exporter.http import ssl_setting
 from exporter.model import Snapshot
 from exporter.poller import Poller
 from exporter.ratelimit import RateLimiter
-from exporter.telemetry import ApiMetrics
+from exporter.telemetry import ApiMetrics, ProblemMetrics
+from exporter.values import ValueIssues
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +59,11 @@ class Supervisor:
         api_metrics: ApiMetrics,
         credentials: CredentialsFactory,
         on_change: Callable[[], None],
+        problem_metrics: ProblemMetrics | None = None,
     ) -> None:
         self._store = store
         self._api_metrics = api_metrics
+        self._problem_metrics = problem_metrics
         self._credentials = credentials
         self._on_change = on_change
         self._running: dict[str, _Running] = {}
@@ -77,6 +81,8 @@ class Supervisor:
         for name in removed:
             self._running.pop(name).task.cancel()
             self._api_metrics.forget_target(name)
+            if self._problem_metrics is not None:
+                self._problem_metrics.forget_target(name)
         added: list[str] = []
         changed: list[str] = []
         unchanged: list[str] = []
@@ -103,10 +109,24 @@ class Supervisor:
 
     def _start(self, target: TargetConfig, previous: Snapshot | None) -> None:
         assert self._session is not None, "start() first"
-        api_metrics = self._api_metrics
+        api_metrics, problems = self._api_metrics, self._problem_metrics
 
         def observe(operation: str, code: str, seconds: float) -> None:
             api_metrics.observe(target.name, operation, code, seconds)
+
+        def values_rejected(operation: str, issues: ValueIssues) -> None:
+            if problems is not None:
+                problems.values_rejected(target.name, operation, issues)
+
+        def poll_error() -> None:
+            if problems is not None:
+                problems.poll_error(target.name)
+
+        if target.tls.insecure_skip_verify:
+            log.warning(
+                "TLS certificate verification is off for this target (insecure_skip_verify)",
+                extra={"fields": {"target": target.name, "endpoint": target.endpoint}},
+            )
 
         client = DliClient(
             self._session,
@@ -118,14 +138,36 @@ class Supervisor:
             page_concurrency=target.concurrency,
             limiter=RateLimiter(target.rate_limit),
             observe=observe,
+            on_values=values_rejected,
+            ssl_option=ssl_setting(target.tls),
         )
-        poller = Poller(target, client, lambda s: self._publish(poller, s), initial=previous)
+        poller = Poller(
+            target,
+            client,
+            lambda s: self._publish(poller, s),
+            initial=previous,
+            on_internal_error=poll_error,
+        )
         task = asyncio.create_task(poller.run(), name=f"poll {target.name}")
+        task.add_done_callback(_report_end)
         self._running[target.name] = _Running(target, poller, task)
 
     def _publish(self, poller: Poller, snapshot: Snapshot) -> None:
+        """Publish a poller's snapshot unless the poller was replaced or removed meanwhile."""
         running = self._running.get(snapshot.target)
         if running is None or running.poller is not poller:
             return  # a replaced or removed poller finishing its last poll
         self._store.publish(snapshot)
         self._on_change()
+
+
+def _report_end(task: asyncio.Task[None]) -> None:
+    """A poll loop only ends by cancellation; anything else is a bug, logged loudly."""
+    if task.cancelled():
+        return
+    error = task.exception()
+    log.critical(
+        "a poll loop ended; its target is no longer polled",
+        exc_info=error,
+        extra={"fields": {"task": task.get_name()}},
+    )

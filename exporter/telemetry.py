@@ -6,11 +6,14 @@ two exporters (or two tests) can live in one process.
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import threading
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from exporter.values import ValueIssues
 
 #: Histogram buckets in seconds, from a fast cached answer to a request near its timeout.
 API_DURATION_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -53,6 +56,65 @@ class ApiMetrics:
                 self._requests.remove(target, operation, code)
             for operation in {operation for operation, _ in seen}:
                 self._duration.remove(target, operation)
+
+
+class ProblemMetrics:
+    """What went wrong inside the exporter or in what an API sent, per target.
+
+    Bad values in responses, and bugs caught at the poll loop and the renderer, never fail
+    more than their own value, job or target; these counters make them visible.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._values = Counter(
+            "dli_api_response_values_rejected_total",
+            "Values in API responses the exporter did not publish as sent, by target, "
+            "operation, field and problem: invalid or out_of_range (dropped), truncated (label "
+            "value cut short) or repaired (text that was not valid UTF-8).",
+            ("target", "operation", "field", "problem"),
+            registry=registry,
+        )
+        self._poll_errors = Counter(
+            "dli_exporter_poll_errors_total",
+            "Unexpected errors (bugs) caught in a target's polls; each is logged with its "
+            "traceback and the poll is published as failed.",
+            ("target",),
+            registry=registry,
+        )
+        self._render_errors = Counter(
+            "dli_exporter_render_errors_total",
+            "Unexpected errors writing a target's series; that target's affected families are "
+            "left out of the exposition, the others are served.",
+            ("target",),
+            registry=registry,
+        )
+        self._seen: dict[str, set[tuple[str, str, str]]] = {}
+        self._lock = threading.Lock()
+
+    def values_rejected(self, target: str, operation: str, issues: ValueIssues) -> None:
+        """Count the values one response's parse dropped or repaired."""
+        with self._lock:
+            seen = self._seen.setdefault(target, set())
+            for (field, problem), count in issues.counts.items():
+                seen.add((operation, field, problem))
+                self._values.labels(target, operation, field, problem).inc(count)
+
+    def poll_error(self, target: str) -> None:
+        """Count one unexpected error in a poll of ``target``."""
+        self._poll_errors.labels(target).inc()
+
+    def render_error(self, target: str) -> None:
+        """Count one unexpected error writing ``target``'s series."""
+        self._render_errors.labels(target).inc()
+
+    def forget_target(self, target: str) -> None:
+        """Remove every series of ``target`` (after it was dropped from the configuration)."""
+        with self._lock:
+            for operation, field, problem in self._seen.pop(target, set()):
+                self._values.remove(target, operation, field, problem)
+        for counter in (self._poll_errors, self._render_errors):
+            with contextlib.suppress(KeyError):
+                counter.remove(target)
 
 
 def register_build_info(registry: CollectorRegistry, version: str) -> None:

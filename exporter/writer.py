@@ -10,6 +10,7 @@ headers. Blocking CPU work: call it from a worker thread.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import Final
@@ -22,6 +23,8 @@ from prometheus_client.utils import floatToGoString
 from exporter.collector import CATALOGUE, MetricSpec, deduplicated
 from exporter.model import Snapshot
 
+log = logging.getLogger(__name__)
+
 _EOF = b"# EOF\n"
 # prometheus_client's value formatting (it has no annotations; this gives it its real type).
 _format_value: Final[Callable[[float], str]] = floatToGoString
@@ -30,8 +33,14 @@ _format_value: Final[Callable[[float], str]] = floatToGoString
 class ExpositionWriter:
     """Writes :data:`~exporter.collector.CATALOGUE` (or a variant) for a set of snapshots."""
 
-    def __init__(self, catalogue: tuple[MetricSpec, ...] = CATALOGUE) -> None:
+    def __init__(
+        self,
+        catalogue: tuple[MetricSpec, ...] = CATALOGUE,
+        *,
+        on_error: Callable[[str], None] | None = None,
+    ) -> None:
         self._catalogue = catalogue
+        self._on_error = on_error
         self._headers = {
             False: tuple(_header(spec, openmetrics=False) for spec in catalogue),
             True: tuple(_header(spec, openmetrics=True) for spec in catalogue),
@@ -67,9 +76,22 @@ class ExpositionWriter:
             return cached[1]
         escape = _Escaper()
         (unique,) = deduplicated([snapshot])  # only when (re)writing: cached snapshots skip it
-        chunks = tuple(_sample_lines(spec, unique, escape) for spec in self._catalogue)
+        chunks = tuple(self._family_lines(spec, unique, escape) for spec in self._catalogue)
         self._chunks[snapshot.target] = (snapshot, chunks)
         return chunks
+
+    def _family_lines(self, spec: MetricSpec, snapshot: Snapshot, escape: _Escaper) -> bytes:
+        """One family's lines for one target; a failure leaves out only those lines."""
+        try:
+            return _sample_lines(spec, snapshot, escape)
+        except Exception:  # a bug or an unforeseen value: confine it to this target's family
+            log.exception(
+                "cannot write a family for a target; its lines are left out",
+                extra={"fields": {"target": snapshot.target, "family": spec.name}},
+            )
+            if self._on_error is not None:
+                self._on_error(snapshot.target)
+            return b""
 
 
 class _Escaper(dict[str, str]):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
@@ -12,11 +11,12 @@ import pytest
 from aiohttp import web
 
 from exporter.auth import AkSkCredentials
-from exporter.client import EXECUTE_GRAPH, LIST_JOBS, PAGE_SIZE, DliClient, parse_retry_after
+from exporter.client import EXECUTE_GRAPH, LIST_JOBS, PAGE_SIZE, DliClient
 from exporter.config import Filters
 from exporter.errors import DliApiError
 from exporter.secret import Secret
 from exporter.simulator import Fault, Simulator
+from exporter.values import parse_retry_after
 from tests.conftest import (
     ACCESS_KEY,
     FAST_RETRY,
@@ -31,10 +31,13 @@ def list_requests(simulator: Simulator) -> list[dict[str, str]]:
     return [dict(r.query) for r in simulator.request_log if r.operation == "list_jobs"]
 
 
-@pytest.mark.parametrize("count", [0, 1, 100, 101, 250])
+@pytest.mark.parametrize(
+    ("count", "pages"), [(0, 1), (1, 1), (99, 1), (100, 2), (101, 2), (198, 2), (199, 3), (250, 3)]
+)
 async def test_list_jobs_pages_through_everything(
-    count: int, simulator: Simulator, sim_url: str, session: aiohttp.ClientSession
+    count: int, pages: int, simulator: Simulator, sim_url: str, session: aiohttp.ClientSession
 ) -> None:
+    """Oldest first, pages overlapping by one job, until a page that is not full."""
     created = {simulator.add_job(PROJECT).job_id for _ in range(count)}
     client = make_client(session, make_target("t", sim_url))
 
@@ -42,9 +45,11 @@ async def test_list_jobs_pages_through_everything(
 
     assert sorted(job.job_id for job in jobs) == sorted(created)
     queries = list_requests(simulator)
-    assert len(queries) == max(1, math.ceil(count / PAGE_SIZE))
-    assert sorted(int(q["offset"]) for q in queries) == [PAGE_SIZE * i for i in range(len(queries))]
+    assert len(queries) == pages
+    step = PAGE_SIZE - 1
+    assert sorted(int(q["offset"]) for q in queries) == [step * i for i in range(pages)]
     assert all(q["limit"] == "100" and q["show_detail"] == "true" for q in queries)
+    assert all(q["order"] == "asc" for q in queries)
 
 
 async def test_list_jobs_passes_single_filters_to_the_api(

@@ -9,7 +9,7 @@ from tests.faults.conftest import FAULTY, LATE_RETRY, Harness, Scrape
 
 
 async def test_a_body_beyond_the_size_cap_is_refused(harness: Harness) -> None:
-    oversized = b" " * (MAX_BODY_BYTES + 1)
+    oversized = b" " * (MAX_BODY_BYTES[LIST_JOBS] + 1)
     harness.faulty.set_fault(Fault(status=200, body=oversized, operation=LIST_JOBS))
 
     scrape = await harness.wait_down(LIST_JOBS, "error")
