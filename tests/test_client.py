@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 
 import aiohttp
 import pytest
+import trustme
 from aiohttp import web
 
 from exporter.auth import AkSkCredentials
 from exporter.client import EXECUTE_GRAPH, LIST_JOBS, PAGE_SIZE, DliClient
-from exporter.config import Filters
+from exporter.config import Filters, TlsClientConfig
 from exporter.errors import DliApiError
+from exporter.http import ssl_setting
 from exporter.secret import Secret
 from exporter.simulator import Fault, Simulator
 from exporter.values import parse_retry_after
@@ -392,3 +395,51 @@ async def test_a_401_refreshes_the_credentials_once_and_retries(
 def test_parse_retry_after(header: str | None, expected: float | None) -> None:
     now = datetime(2015, 10, 21, 7, 28, 0, tzinfo=UTC)
     assert parse_retry_after(header, now) == expected
+
+
+@pytest.fixture
+async def tls_sim_url(simulator: Simulator) -> AsyncIterator[tuple[str, str]]:
+    """The simulator over HTTPS with a certificate from a private CA: (URL, the CA's PEM)."""
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    runner = web.AppRunner(simulator.app())
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_context).start()
+    host, port = runner.addresses[0][:2]
+    yield f"https://{host}:{port}", ca.cert_pem.bytes().decode()
+    await runner.cleanup()
+
+
+@pytest.mark.parametrize(
+    ("tls", "works"),
+    [
+        ("private-ca", True),
+        ("insecure", True),
+        ("system-store", False),
+    ],
+)
+async def test_a_private_ca_is_trusted_per_target(
+    tls: str,
+    works: bool,
+    simulator: Simulator,
+    tls_sim_url: tuple[str, str],
+    session: aiohttp.ClientSession,
+) -> None:
+    url, ca_pem = tls_sim_url
+    job = simulator.add_job(PROJECT)
+    config = {
+        "private-ca": TlsClientConfig(ca_file="ca.pem", ca_pem=ca_pem),
+        "insecure": TlsClientConfig(insecure_skip_verify=True),
+        "system-store": TlsClientConfig(),
+    }[tls]
+    client, seen = observing_client(session, url, ssl_option=ssl_setting(config))
+
+    if works:
+        assert [j.job_id for j in await client.list_jobs()] == [job.job_id]
+    else:
+        with pytest.raises(DliApiError) as caught:
+            await client.list_jobs()
+        assert caught.value.code == "error"
+        assert "certificate" in caught.value.error_msg.lower()
+        assert set(codes_seen(seen)) == {"error"}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 
 import aiohttp
 import pytest
@@ -325,3 +325,67 @@ async def test_cancelling_a_poll_cancels_its_execute_graph_calls(
 
     # Every call the poll started has ended with it (abandoned calls count as timeouts).
     assert seen == [("list_jobs", "200")] + [("execute_graph", "timeout")] * 3
+
+
+class BrokenCredentials:
+    """Credentials with a bug: they raise (not a DliApiError) for the requests chosen."""
+
+    def __init__(self, breaks: Callable[[str], bool]) -> None:
+        self._inner = AkSkCredentials(ACCESS_KEY, Secret(SECRET_KEY))
+        self.breaks = breaks
+
+    async def authorize(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes
+    ) -> dict[str, str]:
+        if self.breaks(url):
+            raise RuntimeError("a bug in a credential provider")
+        return await self._inner.authorize(method, url, headers, body)
+
+    async def refresh(self) -> bool:
+        return False
+
+
+async def test_no_exception_ends_the_poll_loop(
+    simulator: Simulator,
+    sim_url: str,
+    session: aiohttp.ClientSession,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A bug in a poll (listing or one execute-graph call) is logged with its traceback,
+    counted and published as a failed poll; the loop goes on."""
+    running = simulator.add_job(PROJECT, status="job_running", flink_state="RUNNING")
+    target = make_target("prod", sim_url, poll_interval=0.05, timeout=0.04)
+    credentials = BrokenCredentials(lambda url: "execute-graph" in url)
+    client = DliClient(
+        session,
+        endpoint=sim_url,
+        project_id=PROJECT,
+        credentials=credentials,
+        timeout=1.0,
+        retry=FAST_RETRY,
+    )
+    published: list[Snapshot] = []
+    errors: list[None] = []
+    poller = Poller(target, client, published.append, on_internal_error=lambda: errors.append(None))
+    task = asyncio.create_task(poller.run())
+    try:
+        async with asyncio.timeout(10):
+            while not published:
+                await asyncio.sleep(0.01)
+            # One execute-graph call broke: the job is published without its Flink state.
+            assert published[0].up
+            assert [s.graph for s in published[0].jobs] == [None]
+            assert published[0].jobs[0].job.job_id == running.job_id
+            credentials.breaks = lambda _url: True  # now the listing breaks too
+            while published[-1].up:
+                await asyncio.sleep(0.01)
+            failed = published[-1]
+            assert failed.last_error == "internal error: RuntimeError"
+            credentials.breaks = lambda _url: False  # the bug goes away: the loop is alive
+            while not (published[-1].up and published[-1].jobs[0].graph is not None):
+                await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+    assert not task.done() or task.cancelled()
+    assert len(errors) >= 2
+    assert any(r.exc_info and isinstance(r.exc_info[1], RuntimeError) for r in caplog.records)

@@ -215,3 +215,28 @@ def test_a_job_listed_twice_is_written_once_like_the_reference() -> None:
 
     assert body == reference([twice], MetricOptions(), False)
     assert writer.render([twice]) == body  # served from the cached lines the second time
+
+
+def test_a_value_that_cannot_be_written_leaves_the_other_targets_served() -> None:
+    """A snapshot made without the parser (which repairs such text) still cannot blank others."""
+    bad = Snapshot(
+        target="bad",
+        jobs=(JobState(FlinkJob(job_id=1, name="lone \ud800", status="job_running")),),
+        up=True,
+        polled=True,
+    )
+    good = Snapshot(
+        target="good",
+        jobs=(JobState(FlinkJob(job_id=2, name="fine", status="job_running")),),
+        up=True,
+        polled=True,
+    )
+    failed: list[str] = []
+    writer = ExpositionWriter(on_error=failed.append)
+
+    text = writer.render([bad, good]).decode()
+
+    assert "dli_job_info{" in text and 'job_name="fine"' in text
+    assert 'dli_up{target="bad"} 1.0' in text  # the bad target's other families are served
+    assert "lone" not in text
+    assert failed and set(failed) == {"bad"}
