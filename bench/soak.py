@@ -75,9 +75,28 @@ FAULT_KINDS: Final = (
     "bad_json",
     "graph_404",
     "401",
+    "redirect",
+    "hostile_values",
+    "hostile_headers",
+    "invalid_utf8",
 )
 _HTML_BODY: Final = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
 _BAD_JSON_BODY: Final = b'{"is_success": "true", "job_list": {"total_count": 3, "jobs": [{'
+#: A page with impossible numbers and broken text (issue 8's hostile values).
+_HOSTILE_VALUES_BODY: Final = (
+    b'{"is_success": "true", "job_list": {"total_count": 1000000000, "jobs": [{"job_id": 7, '
+    b'"name": "lone \\ud800", "restart_times": ' + b"9" * 400 + b', "duration": -5, '
+    b'"create_time": 1e400, "queue_name": "' + b"q" * 60_000 + b'"}]}}'
+)
+_INVALID_UTF8_BODY: Final = (
+    b'{"is_success": "true", "job_list": {"total_count": 1, "jobs": [{"job_id": 8, '
+    b'"name": "bad \xff byte"}]}}'
+)
+_HOSTILE_HEADERS: Final = (
+    {"Retry-After": "\u00b2"},
+    {"Retry-After": "9" * 5000},
+    {"Retry-After": "Wed, 99 Foo 2026 99:99:99 GMT"},
+)
 _AUTH_BODY: Final = (
     b'{"error_code": "APIG.0301", "error_msg": "Incorrect IAM authentication information: '
     b'verify aksk signature fail", "request_id": "soak"}'
@@ -247,6 +266,16 @@ def make_fault(kind: str, rng: random.Random) -> Fault:
         return Fault(404, operation=EXECUTE_GRAPH)
     if kind == "401":
         return Fault(401, body=_AUTH_BODY, operation=operation)
+    if kind == "redirect":
+        location = "http://127.0.0.2:9/v1.0/elsewhere"
+        return Fault(rng.choice((301, 302, 307, 308)), headers={"Location": location})
+    if kind == "hostile_values":
+        return Fault(200, body=_HOSTILE_VALUES_BODY, operation=LIST_JOBS)
+    if kind == "invalid_utf8":
+        return Fault(200, body=_INVALID_UTF8_BODY, operation=LIST_JOBS)
+    if kind == "hostile_headers":
+        headers = rng.choice(_HOSTILE_HEADERS)
+        return Fault(rng.choice((200, 503)), body=b"{}", headers=headers, operation=operation)
     return Fault(int(kind), operation=operation)
 
 
