@@ -28,7 +28,7 @@ from exporter.exposition import (
 )
 from exporter.model import Snapshot
 from exporter.supervisor import ConfigChange, CredentialsFactory, Supervisor
-from exporter.telemetry import ApiMetrics, ReloadMetrics, register_build_info
+from exporter.telemetry import ApiMetrics, ProblemMetrics, ReloadMetrics, register_build_info
 from exporter.webconfig import WebConfig, basic_auth_middleware
 from exporter.writer import ExpositionWriter
 
@@ -48,7 +48,8 @@ class Exporter:
         #: The exporter's own metrics; the job and target families come from the writer.
         self.registry = CollectorRegistry(auto_describe=True)
         self.store = SnapshotStore(target.name for target in config.targets)
-        self.writer = ExpositionWriter(build_catalogue(config.metrics))
+        self.problem_metrics = ProblemMetrics(self.registry)
+        self.writer = self._writer(config)
         self.cache = ExpositionCache(self.render)
         self.api_metrics = ApiMetrics(self.registry)
         self.reload_metrics = ReloadMetrics(self.registry, time.time())
@@ -56,6 +57,7 @@ class Exporter:
         self.supervisor = Supervisor(
             store=self.store,
             api_metrics=self.api_metrics,
+            problem_metrics=self.problem_metrics,
             credentials=credentials,
             on_change=self.refresh_exposition,
         )
@@ -64,6 +66,11 @@ class Exporter:
         #: The first exposition generation holding every target's first poll (None: not yet).
         self._complete_from: int | None = None
         self._background: set[asyncio.Task[object]] = set()
+
+    def _writer(self, config: Config) -> ExpositionWriter:
+        return ExpositionWriter(
+            build_catalogue(config.metrics), on_error=self.problem_metrics.render_error
+        )
 
     def render(self, openmetrics: bool) -> list[bytes]:
         """The whole exposition in parts: job families, then the exporter's own (blocking)."""
@@ -105,7 +112,7 @@ class Exporter:
                 )
                 raise
             if config.metrics != self.config.metrics:
-                self.writer = ExpositionWriter(build_catalogue(config.metrics))
+                self.writer = self._writer(config)
             change = self.supervisor.apply(config)
             self.config = config
             self.reload_metrics.record(successful=True, now=time.time())
