@@ -13,15 +13,21 @@ import difflib
 import math
 import os
 import re
+import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, TypeAlias
 from urllib.parse import urlsplit
 
-import yaml
-
+from exporter.files import FileReadError, format_size, read_bounded
+from exporter.problems import ConfigProblem, Problems
+from exporter.problems import index_key as _index
+from exporter.problems import join_key as _join
 from exporter.secret import Secret
+from exporter.yamlfile import INVALID as _INVALID
+from exporter.yamlfile import Invalid as _Invalid
+from exporter.yamlfile import load_yaml
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -29,6 +35,15 @@ __all__ = [
     "DEFAULT_RATE_LIMIT",
     "DEFAULT_TIMEOUT",
     "JOB_TYPES",
+    "MAX_CA_FILE_SIZE",
+    "MAX_CONCURRENCY",
+    "MAX_CONFIG_FILE_SIZE",
+    "MAX_POLL_INTERVAL",
+    "MAX_RATE_LIMIT",
+    "MAX_SECRET_FILE_SIZE",
+    "MAX_TIMEOUT",
+    "MIN_POLL_INTERVAL",
+    "MIN_RATE_LIMIT",
     "STATE_SET_MODES",
     "AkSkAuth",
     "Auth",
@@ -38,6 +53,7 @@ __all__ = [
     "Filters",
     "MetricOptions",
     "PasswordAuth",
+    "Problems",
     "TargetConfig",
     "TlsClientConfig",
     "load_config",
@@ -50,6 +66,21 @@ DEFAULT_TIMEOUT: Final = 10.0
 DEFAULT_CONCURRENCY: Final = 8
 DEFAULT_RATE_LIMIT: Final = 20.0
 MIN_POLL_INTERVAL: Final = 1.0
+
+# Upper bounds keep every number usable later: asyncio.sleep/call_at overflow on huge delays,
+# a semaphore of 10**30 or a rate of 1e308 tokens per second means nothing.
+MAX_POLL_INTERVAL: Final = 86400.0  # 1d
+MAX_TIMEOUT: Final = 600.0  # 10m
+MAX_CONCURRENCY: Final = 1000
+MIN_RATE_LIMIT: Final = 0.01  # one request per 100 s
+MAX_RATE_LIMIT: Final = 10000.0
+
+# Files are read with these limits (exporter.files.read_bounded).
+MAX_CONFIG_FILE_SIZE: Final = 4 * 1024 * 1024
+MAX_SECRET_FILE_SIZE: Final = 64 * 1024
+MAX_CA_FILE_SIZE: Final = 1024 * 1024
+#: ``${VAR}`` references may add at most this many characters to a file, in all.
+MAX_EXPANSION: Final = 1024 * 1024
 
 JOB_TYPES: Final = frozenset(
     {"flink_sql_job", "flink_opensource_sql_job", "flink_jar_job", "flink_sql_edge_job"}
@@ -104,7 +135,7 @@ class TlsClientConfig:
     """
 
     ca_file: str | None = None
-    ca_pem: str | None = None
+    ca_pem: str | None = field(default=None, repr=False)
     insecure_skip_verify: bool = False
 
 
@@ -149,20 +180,6 @@ class Config:
     metrics: MetricOptions = MetricOptions()
 
 
-@dataclass(frozen=True, slots=True)
-class ConfigProblem:
-    """One thing wrong with a config file; ``key`` is empty for whole-file problems."""
-
-    source: str
-    key: str
-    message: str
-
-    def __str__(self) -> str:
-        if self.key:
-            return f"{self.source}: {self.key}: {self.message}"
-        return f"{self.source}: {self.message}"
-
-
 class ConfigError(Exception):
     """Every problem found in a config file; ``str()`` gives one line per problem."""
 
@@ -177,109 +194,52 @@ _DURATION_RE: Final = re.compile(
     r"(?:([0-9]+)y)?(?:([0-9]+)w)?(?:([0-9]+)d)?(?:([0-9]+)h)?"
     r"(?:([0-9]+)m)?(?:([0-9]+)s)?(?:([0-9]+)ms)?"
 )
-_DURATION_UNITS: Final = (365 * 86400.0, 7 * 86400.0, 86400.0, 3600.0, 60.0, 1.0, 0.001)
+_DURATION_UNITS_MS: Final = (
+    365 * 86_400_000,
+    7 * 86_400_000,
+    86_400_000,
+    3_600_000,
+    60_000,
+    1000,
+    1,
+)
+_MAX_DURATION_CHARS: Final = 32
 
 
 def parse_duration(text: str) -> float:
     """Parse a Prometheus-style duration (``30s``, ``5m``, ``1h30m``, ``500ms``) into seconds.
 
     Units ``y w d h m s ms``, each at most once and in that order, integer amounts; ``0`` alone
-    is accepted. Raises :class:`ValueError` for anything else.
+    is accepted; at most 32 characters. Raises :class:`ValueError` for anything else.
     """
     if text == "0":
         return 0.0
+    if len(text) > _MAX_DURATION_CHARS:
+        raise ValueError(f"invalid duration: longer than {_MAX_DURATION_CHARS} characters")
     match = _DURATION_RE.fullmatch(text) if text else None
     if match is None or not any(match.groups()):
         raise ValueError(f"invalid duration {text!r}: use e.g. 30s, 5m, 1h30m, 500ms")
-    return sum(
+    milliseconds = sum(
         int(amount) * unit
-        for amount, unit in zip(match.groups(), _DURATION_UNITS, strict=True)
+        for amount, unit in zip(match.groups(), _DURATION_UNITS_MS, strict=True)
         if amount
     )
+    return milliseconds / 1000  # exact integers first: no float overflow, no rounding drift
 
 
 def _format_seconds(seconds: float) -> str:
     return f"{seconds:.3f}".rstrip("0").rstrip(".") + "s"
 
 
-# --------------------------------------------------------------------------- YAML
-
-
-class _Invalid:
-    """Marks a value whose problem has already been reported (e.g. an unset variable)."""
-
-    def __repr__(self) -> str:
-        return "<invalid>"
-
-
-_INVALID: Final = _Invalid()
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """A SafeLoader that can also find duplicate mapping keys before constructing."""
-
-    def duplicate_keys(self, node: yaml.Node) -> list[tuple[str, int]]:
-        """Return ``(key path, line)`` for every repeated key in the node tree."""
-        found: list[tuple[str, int]] = []
-        self._walk_duplicates(node, "", found, set())
-        return found
-
-    def _walk_duplicates(
-        self, node: yaml.Node, path: str, found: list[tuple[str, int]], seen: set[int]
-    ) -> None:
-        if id(node) in seen:  # aliases can make the node graph cyclic
-            return
-        seen.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            keys: set[str] = set()
-            for key_node, value_node in node.value:
-                if isinstance(key_node, yaml.ScalarNode) and key_node.value != "<<":
-                    name = str(key_node.value)
-                    if name in keys:
-                        found.append((_join(path, name), key_node.start_mark.line + 1))
-                    keys.add(name)
-                    self._walk_duplicates(value_node, _join(path, name), found, seen)
-                else:
-                    self._walk_duplicates(value_node, path, found, seen)
-        elif isinstance(node, yaml.SequenceNode):
-            for index, item in enumerate(node.value):
-                self._walk_duplicates(item, _index(path, index), found, seen)
-
-
-def _yaml_message(exc: yaml.YAMLError) -> str:
-    """Describe a YAML error by position only: its snippet could show a secret."""
-    if isinstance(exc, yaml.MarkedYAMLError):
-        parts = [p for p in (exc.context, exc.problem) if p]
-        what = "; ".join(parts) or "invalid YAML"
-        mark = exc.problem_mark or exc.context_mark
-        if mark is not None:
-            return f"invalid YAML at line {mark.line + 1}, column {mark.column + 1}: {what}"
-        return f"invalid YAML: {what}"
-    if isinstance(exc, yaml.reader.ReaderError):
-        return f"invalid YAML: unacceptable character #x{exc.character:04x} at byte {exc.position}"
-    return "invalid YAML"
+def _format_duration(seconds: float) -> str:
+    """``86400`` -> ``1d``, ``600`` -> ``10m``, ``1.5`` -> ``1.5s``."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return _format_seconds(seconds)
 
 
 # --------------------------------------------------------------------------- problem collection
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def _index(path: str, index: int) -> str:
-    return f"{path}[{index}]"
-
-
-class Problems:
-    """Collects the problems of one parse (never shared between parses)."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.items: list[ConfigProblem] = []
-
-    def add(self, key: str, message: str) -> None:
-        self.items.append(ConfigProblem(self.source, key, message))
 
 
 def _type_name(value: object) -> str:
@@ -290,46 +250,84 @@ def _type_name(value: object) -> str:
     return names.get(type(value), type(value).__name__)
 
 
+_SHOWN_CHARS: Final = 40
+
+
+def _show(value: object) -> str:
+    """A bad (non-secret) value for a message, cut short: it may be megabytes long."""
+    if isinstance(value, str):
+        cut = value[:_SHOWN_CHARS]
+        return repr(cut) + ("..." if len(value) > _SHOWN_CHARS else "")
+    if isinstance(value, bool | int | float):
+        text = str(value)
+        return text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS] + "..."
+    return _type_name(value)
+
+
 # --------------------------------------------------------------------------- ${VAR} expansion
 
 _VAR_RE: Final = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\{")
 
 
-def _expand_string(
-    text: str, key: str, environ: Mapping[str, str], problems: Problems
-) -> str | _Invalid:
-    ok = True
+class _Expander:
+    """Replaces ``${VAR}`` in every string scalar; the values may add ``MAX_EXPANSION`` chars.
 
-    def replace(match: re.Match[str]) -> str:
-        nonlocal ok
-        found = match.group(0)
-        if found == "$${":
-            return "${"
-        name = match.group(1)
-        if name is None:
-            problems.add(key, "invalid ${...} reference: use ${NAME}, or $${ for a literal ${")
-            ok = False
-            return ""
-        value = environ.get(name)
-        if value is None:
-            problems.add(key, f"environment variable {name} is not set")
-            ok = False
-            return ""
-        return value
+    The bound matters because a value is copied into every string that names it, and through
+    YAML aliases every string may be repeated many times.
+    """
 
-    result = _VAR_RE.sub(replace, text)
-    return result if ok else _INVALID
+    def __init__(self, environ: Mapping[str, str], problems: Problems) -> None:
+        self._environ = environ
+        self._problems = problems
+        self._room = MAX_EXPANSION
+        self._too_much = False
 
+    def data(self, data: Any, key: str) -> Any:
+        """Return ``data`` with ``${VAR}`` replaced in every string scalar (not in keys)."""
+        if isinstance(data, str):
+            return self.string(data, key)
+        if isinstance(data, dict):
+            return {k: self.data(v, _join(key, str(k))) for k, v in data.items()}
+        if isinstance(data, list):
+            return [self.data(v, _index(key, i)) for i, v in enumerate(data)]
+        return data
 
-def _expand(data: Any, key: str, environ: Mapping[str, str], problems: Problems) -> Any:
-    """Return ``data`` with ``${VAR}`` replaced in every string scalar (not in mapping keys)."""
-    if isinstance(data, str):
-        return _expand_string(data, key, environ, problems)
-    if isinstance(data, dict):
-        return {k: _expand(v, _join(key, str(k)), environ, problems) for k, v in data.items()}
-    if isinstance(data, list):
-        return [_expand(v, _index(key, i), environ, problems) for i, v in enumerate(data)]
-    return data
+    def string(self, text: str, key: str) -> str | _Invalid:
+        """``text`` expanded, or ``_INVALID`` once a problem with it was reported."""
+        ok = True
+
+        def replace(match: re.Match[str]) -> str:
+            nonlocal ok
+            found = match.group(0)
+            if found == "$${":
+                return "${"
+            name = match.group(1)
+            if name is None:
+                self._problems.add(
+                    key, "invalid ${...} reference: use ${NAME}, or $${ for a literal ${"
+                )
+                ok = False
+                return ""
+            value = self._environ.get(name)
+            if value is None:
+                self._problems.add(key, f"environment variable {name} is not set")
+                ok = False
+                return ""
+            if len(value) > self._room:
+                if not self._too_much:  # once: the rest of the file is as suspect
+                    self._problems.add(
+                        key,
+                        f"${{VAR}} values would add more than {format_size(MAX_EXPANSION)}"
+                        " of text to the file",
+                    )
+                    self._too_much = True
+                ok = False
+                return ""
+            self._room -= len(value)
+            return value
+
+        result = _VAR_RE.sub(replace, text)
+        return result if ok else _INVALID
 
 
 # --------------------------------------------------------------------------- field readers
@@ -355,8 +353,25 @@ _TARGET_KEYS: Final = (
     "concurrency",
     "rate_limit",
     "filters",
+    "tls",
 )
 _FILTER_KEYS: Final = ("job_types", "queue_names", "tags")
+_TLS_KEYS: Final = ("ca_file", "insecure_skip_verify")
+# Keys of Prometheus' tls_config that a target's tls section does not support.
+_TLS_UNSUPPORTED: Final = (
+    "ca",
+    "cert",
+    "cert_file",
+    "key",
+    "key_file",
+    "server_name",
+    "min_version",
+    "max_version",
+)
+_PEM_CERT_BEGIN: Final = b"-----BEGIN CERTIFICATE-----"
+_PEM_CERT_RE: Final = re.compile(
+    rb"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]*-----END CERTIFICATE-----"
+)
 _AKSK_KEYS: Final = (
     "type",
     "access_key",
@@ -384,19 +399,22 @@ def _check_keys(
     problems: Problems,
     elsewhere: Mapping[str, str] | None = None,
 ) -> None:
-    """Report non-string and unknown keys, with a hint for likely typos."""
+    """Report non-string and unknown keys, with a hint for likely typos.
+
+    ``elsewhere`` explains keys that exist, but not here; it wins over a similar allowed key.
+    """
     for key in mapping:
         if not isinstance(key, str):
-            problems.add(_join(path, str(key)), f"keys must be strings, not {_type_name(key)}")
+            problems.add(_join(path, _show(key)), f"keys must be strings, not {_type_name(key)}")
             continue
         if key in allowed:
             continue
         message = "unknown key"
         close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-        if close:
-            message += f' (did you mean "{close[0]}"?)'
-        elif elsewhere and key in elsewhere:
+        if elsewhere and key in elsewhere:
             message += f" ({elsewhere[key]})"
+        elif close:
+            message += f' (did you mean "{close[0]}"?)'
         problems.add(_join(path, key), message)
 
 
@@ -449,6 +467,10 @@ def _duration(mapping: Mapping[Any, Any], name: str, path: str, problems: Proble
     if name == "timeout" and seconds <= 0:
         problems.add(key, "must be greater than 0")
         return None
+    highest = MAX_POLL_INTERVAL if name == "poll_interval" else MAX_TIMEOUT
+    if seconds > highest:
+        problems.add(key, f"must be at most {_format_duration(highest)}, not {value}")
+        return None
     return seconds
 
 
@@ -461,7 +483,10 @@ def _concurrency(mapping: Mapping[Any, Any], path: str, problems: Problems) -> i
         problems.add(key, f"must be an integer, not {_type_name(value)}")
         return None
     if value < 1:
-        problems.add(key, f"must be at least 1, not {value}")
+        problems.add(key, f"must be at least 1, not {_show(value)}")
+        return None
+    if value > MAX_CONCURRENCY:
+        problems.add(key, f"must be at most {MAX_CONCURRENCY}, not {_show(value)}")
         return None
     return value
 
@@ -474,8 +499,15 @@ def _rate_limit(mapping: Mapping[Any, Any], path: str, problems: Problems) -> fl
     if isinstance(value, bool) or not isinstance(value, int | float):
         problems.add(key, f"must be a number of requests per second, not {_type_name(value)}")
         return None
-    if not math.isfinite(value) or value <= 0:
-        problems.add(key, f"must be a finite number greater than 0, not {value}")
+    # Compare before converting: float() of a huge integer overflows.
+    if (isinstance(value, float) and not math.isfinite(value)) or value <= 0:
+        problems.add(key, f"must be a finite number greater than 0, not {_show(value)}")
+        return None
+    if value < MIN_RATE_LIMIT:
+        problems.add(key, f"must be at least {MIN_RATE_LIMIT:g} per second, not {_show(value)}")
+        return None
+    if value > MAX_RATE_LIMIT:
+        problems.add(key, f"must be at most {MAX_RATE_LIMIT:g} per second, not {_show(value)}")
         return None
     return float(value)
 
@@ -538,8 +570,8 @@ def _string_list(
 def _job_type_message(job_type: str) -> str:
     close = difflib.get_close_matches(job_type, sorted(JOB_TYPES), n=1)
     if close:
-        return f'unknown job type {job_type!r} (did you mean "{close[0]}"?)'
-    return f"unknown job type {job_type!r}; expected one of {', '.join(sorted(JOB_TYPES))}"
+        return f'unknown job type {_show(job_type)} (did you mean "{close[0]}"?)'
+    return f"unknown job type {_show(job_type)}; expected one of {', '.join(sorted(JOB_TYPES))}"
 
 
 def _filters(value: Any, path: str, problems: Problems) -> Filters:
@@ -561,15 +593,25 @@ def _filters(value: Any, path: str, problems: Problems) -> Filters:
     )
 
 
+def _resolve(file_name: str, base_dir: Path) -> Path:
+    path = Path(file_name).expanduser()
+    return path if path.is_absolute() else base_dir / path
+
+
+def _read_file(path: Path, limit: int, key: str, problems: Problems) -> bytes | None:
+    """Read a file the config names, bounded (never blocks on a FIFO, never reads a device)."""
+    try:
+        return read_bounded(path, limit)
+    except FileReadError as exc:
+        problems.add(key, f"cannot read {str(path)!r}: {exc.reason}")
+        return None
+
+
 def _read_secret_file(file_name: str, key: str, base_dir: Path, problems: Problems) -> str | None:
     """Read a secret from a file; problems name the key and path, never the content."""
-    path = Path(file_name).expanduser()
-    if not path.is_absolute():
-        path = base_dir / path
-    try:
-        content = path.read_bytes()
-    except OSError as exc:
-        problems.add(key, f"cannot read {str(path)!r}: {exc.strerror or type(exc).__name__}")
+    path = _resolve(file_name, base_dir)
+    content = _read_file(path, MAX_SECRET_FILE_SIZE, key, problems)
+    if content is None:
         return None
     try:
         text = content.decode("utf-8").rstrip()
@@ -587,6 +629,70 @@ class _Context:
     problems: Problems
     environ: Mapping[str, str]
     base_dir: Path
+
+
+def _ca_pem(file_name: str, key: str, ctx: _Context) -> tuple[str, str] | None:
+    """Read ``ca_file``: ``(resolved path, its PEM certificates)``, or ``None`` when reported.
+
+    Only the certificate blocks are kept (a bundle's comments, or a key put there by mistake,
+    are dropped); they must load as CA certificates.
+    """
+    path = _resolve(file_name, ctx.base_dir)
+    content = _read_file(path, MAX_CA_FILE_SIZE, key, ctx.problems)
+    if content is None:
+        return None
+    blocks = _PEM_CERT_RE.findall(content)
+    if not blocks:
+        ctx.problems.add(key, f"{str(path)!r} does not contain a PEM certificate")
+        return None
+    if len(blocks) != content.count(_PEM_CERT_BEGIN):
+        ctx.problems.add(key, f"{str(path)!r} contains a malformed PEM certificate")
+        return None
+    pem = b"\n".join(blocks).decode("ascii") + "\n"
+    try:
+        ssl.create_default_context(cadata=pem)
+    except ssl.SSLError as exc:
+        reason = exc.reason or exc.library or "invalid"
+        ctx.problems.add(key, f"{str(path)!r} contains a certificate that cannot be used: {reason}")
+        return None
+    return str(path), pem
+
+
+def _tls(value: Any, path: str, ctx: _Context) -> TlsClientConfig | None:
+    """Read a target's ``tls`` section; ``None`` when a problem was reported."""
+    if value is None:
+        return TlsClientConfig()
+    mapping = _mapping(value, path, ctx.problems)
+    if mapping is None:
+        return None
+    unsupported = "not supported: only ca_file and insecure_skip_verify are"
+    _check_keys(
+        mapping, _TLS_KEYS, path, ctx.problems, dict.fromkeys(_TLS_UNSUPPORTED, unsupported)
+    )
+    ok = True
+    insecure = mapping.get("insecure_skip_verify")
+    if insecure is None:
+        insecure = False
+    elif insecure is _INVALID:
+        ok = False
+    elif not isinstance(insecure, bool):
+        key = _join(path, "insecure_skip_verify")
+        ctx.problems.add(key, f"must be true or false, not {_type_name(insecure)}")
+        ok = False
+    ca: tuple[str, str] | None = None
+    if mapping.get("ca_file") is not None:
+        file_name = _string(mapping, "ca_file", path, ctx.problems, required=True)
+        if file_name is not None and insecure is True:
+            ctx.problems.add(path, "set only one of ca_file and insecure_skip_verify: true")
+            return None
+        if file_name is not None:
+            ca = _ca_pem(file_name, _join(path, "ca_file"), ctx)
+        ok = ok and ca is not None
+    if not ok:
+        return None
+    if ca is None:
+        return TlsClientConfig(insecure_skip_verify=insecure is True)
+    return TlsClientConfig(ca_file=ca[0], ca_pem=ca[1])
 
 
 def _secret(
@@ -681,7 +787,8 @@ def _auth(value: Any, path: str, region: str | None, ctx: _Context) -> Auth | No
     if auth_type == "password":
         return _password_auth(mapping, path, region, ctx)
     if isinstance(auth_type, str):
-        ctx.problems.add(_join(path, "type"), f'must be "aksk" or "password", not {auth_type!r}')
+        message = f'must be "aksk" or "password", not {_show(auth_type)}'
+        ctx.problems.add(_join(path, "type"), message)
     else:
         ctx.problems.add(_join(path, "type"), f"must be a string, not {_type_name(auth_type)}")
     return None
@@ -751,6 +858,8 @@ def _target(
     problems = ctx.problems
     elsewhere = {k: "it belongs under filters" for k in _FILTER_KEYS}
     elsewhere |= {k: "it belongs under auth" for k in _AUTH_KEYS}
+    elsewhere |= {k: "it belongs under tls" for k in _TLS_KEYS}
+    elsewhere["tls_config"] = 'the section is called "tls" here'
     _check_keys(mapping, _TARGET_KEYS, path, problems, elsewhere)
     name = _string(mapping, "name", path, problems, required=True)
     region = _string(mapping, "region", path, problems, required=True)
@@ -767,6 +876,7 @@ def _target(
     settings = _Settings.read(mapping, path, problems).over(inherited)
     timeout_ok = _check_timeout(mapping, path, settings, problems)
     filters = _filters(mapping.get("filters"), _join(path, "filters"), problems)
+    tls = _tls(mapping.get("tls"), _join(path, "tls"), ctx)
     if (
         name is None
         or region is None
@@ -774,6 +884,7 @@ def _target(
         or not isinstance(endpoint, str)
         or auth is None
         or not timeout_ok
+        or tls is None
     ):
         return None
     return TargetConfig(
@@ -787,6 +898,7 @@ def _target(
         concurrency=_first(settings.concurrency, DEFAULT_CONCURRENCY),
         rate_limit=_first(settings.rate_limit, DEFAULT_RATE_LIMIT),
         filters=filters,
+        tls=tls,
     )
 
 
@@ -856,29 +968,14 @@ def _metric_options(value: Any, problems: Problems) -> MetricOptions:
     state_sets = mapping.get("state_sets", options.state_sets)
     if state_sets not in STATE_SET_MODES:
         problems.add(
-            "metrics.state_sets", f"must be one of {', '.join(STATE_SET_MODES)}, not {state_sets!r}"
+            "metrics.state_sets",
+            f"must be one of {', '.join(STATE_SET_MODES)}, not {_show(state_sets)}",
         )
         state_sets = options.state_sets
     return MetricOptions(job_info_labels=info, state_sets=state_sets)
 
 
 # --------------------------------------------------------------------------- entry points
-
-
-def _load_yaml(text: str, problems: Problems) -> Any:
-    loader = _StrictLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        for key, line in loader.duplicate_keys(node):
-            problems.add(key, f"duplicate key (line {line})")
-        return loader.construct_document(node)
-    except yaml.YAMLError as exc:
-        problems.add("", _yaml_message(exc))
-        return _INVALID
-    finally:
-        loader.dispose()
 
 
 def parse_config(
@@ -900,11 +997,11 @@ def parse_config(
         environ=os.environ if environ is None else environ,
         base_dir=Path(base_dir) if base_dir is not None else Path(),
     )
-    data = _load_yaml(text, problems)
+    data = load_yaml(text, problems)
     targets: list[TargetConfig] = []
     metrics = MetricOptions()
     if data is not _INVALID:
-        data = _expand(data, "", ctx.environ, problems)
+        data = _Expander(ctx.environ, problems).data(data, "")
         targets, metrics = _config(data, ctx)
     if problems.items:
         raise ConfigError(problems.items)
@@ -914,14 +1011,15 @@ def parse_config(
 def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
     """Read and validate the config file at ``path`` (blocking I/O: call off the event loop).
 
-    Relative ``*_file`` paths in it are resolved against the file's directory.
+    Relative ``*_file`` paths in it are resolved against the file's directory. The file must be
+    a regular file (or a symlink to one) of at most ``MAX_CONFIG_FILE_SIZE`` bytes.
     """
     source = os.fspath(path)
     try:
-        raw = Path(source).read_bytes()
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise ConfigError([ConfigProblem(source, "", f"cannot read file: {reason}")]) from None
+        raw = read_bounded(source, MAX_CONFIG_FILE_SIZE)
+    except FileReadError as exc:
+        problem = ConfigProblem(source, "", f"cannot read file: {exc.reason}")
+        raise ConfigError([problem]) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

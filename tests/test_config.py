@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import ssl
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 from exporter.config import (
     DEFAULT_CONCURRENCY,
     DEFAULT_POLL_INTERVAL,
     DEFAULT_RATE_LIMIT,
     DEFAULT_TIMEOUT,
+    MAX_CA_FILE_SIZE,
+    MAX_CONFIG_FILE_SIZE,
+    MAX_SECRET_FILE_SIZE,
     AkSkAuth,
     Config,
     ConfigError,
@@ -21,6 +27,7 @@ from exporter.config import (
     MetricOptions,
     PasswordAuth,
     TargetConfig,
+    TlsClientConfig,
     load_config,
     parse_config,
     parse_duration,
@@ -880,3 +887,447 @@ def test_bad_metric_options(metrics: str, key: str, fragment: str) -> None:
         parse_config(text, "m.yaml", {"HUAWEICLOUD_SDK_AK": "ak", "HUAWEICLOUD_SDK_SK": "sk"})
     problems = {(p.key, p.message) for p in caught.value.problems}
     assert any(k == key and fragment in m for k, m in problems), problems
+
+
+# --------------------------------------------------------------------------- bounds
+
+# (id, yaml, exact problem key, message fragment); each config has exactly one problem.
+OUT_OF_BOUNDS: list[tuple[str, str, str, str]] = [
+    ("poll 2d", one_target("poll_interval: 2d\n"), f"{T0}.poll_interval", "at most 1d, not 2d"),
+    (
+        "poll in years",
+        one_target("poll_interval: 99999999999y\n"),
+        f"{T0}.poll_interval",
+        "must be at most 1d, not 99999999999y",
+    ),
+    ("top poll", one_target("", "poll_interval: 1d1s\n"), "poll_interval", "at most 1d"),
+    ("timeout 11m", one_target("poll_interval: 1h\ntimeout: 11m\n"), f"{T0}.timeout", "most 10m"),
+    (
+        "timeout huge",
+        one_target("timeout: 10000000000000000000000s\n"),
+        f"{T0}.timeout",
+        "must be at most 10m, not 10000000000000000000000s",
+    ),
+    (
+        "duration with 400 digits",
+        one_target(f"timeout: {'1' * 400}s\n"),
+        f"{T0}.timeout",
+        "invalid duration: longer than 32 characters",
+    ),
+    (
+        "concurrency 1001",
+        one_target("concurrency: 1001\n"),
+        f"{T0}.concurrency",
+        "must be at most 1000, not 1001",
+    ),
+    (
+        "concurrency 10**30",
+        one_target(f"concurrency: {10**30}\n"),
+        f"{T0}.concurrency",
+        f"must be at most 1000, not {10**30}",
+    ),
+    ("concurrency top", one_target("", "concurrency: 5000\n"), "concurrency", "at most 1000"),
+    (
+        "concurrency -10**30",
+        one_target(f"concurrency: {-(10**30)}\n"),
+        f"{T0}.concurrency",
+        "must be at least 1",
+    ),
+    (
+        "rate_limit 1e308",
+        one_target("rate_limit: 1.0e+308\n"),
+        f"{T0}.rate_limit",
+        "must be at most 10000 per second, not 1e+308",
+    ),
+    (
+        "rate_limit 10001",
+        one_target("rate_limit: 10001\n"),
+        f"{T0}.rate_limit",
+        "at most 10000 per second",
+    ),
+    (
+        "rate_limit a 99-digit integer",
+        one_target(f"rate_limit: {'9' * 99}\n"),
+        f"{T0}.rate_limit",
+        "at most 10000 per second, not 9999999999",
+    ),
+    (
+        "rate_limit 0x hex",
+        one_target(f"rate_limit: 0x{'f' * 90}\n"),
+        f"{T0}.rate_limit",
+        "at most 10000 per second",
+    ),
+    (
+        "rate_limit tiny",
+        one_target("rate_limit: 1.0e-300\n"),
+        f"{T0}.rate_limit",
+        "must be at least 0.01 per second, not 1e-300",
+    ),
+    ("rate_limit top", one_target("", "rate_limit: 0.001\n"), "rate_limit", "at least 0.01"),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "fragment"),
+    [b[1:] for b in OUT_OF_BOUNDS],
+    ids=[b[0] for b in OUT_OF_BOUNDS],
+)
+def test_numbers_out_of_bounds(text: str, key: str, fragment: str) -> None:
+    problems = problems_of(text)
+    assert [(p.key, fragment in p.message) for p in problems] == [(key, True)], problems
+    assert all(len(p.message) < 200 for p in problems)
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ("poll_interval: 1d\ntimeout: 10m\n", {"poll_interval": 86400.0, "timeout": 600.0}),
+        ("concurrency: 1000\n", {"concurrency": 1000}),
+        ("rate_limit: 10000\n", {"rate_limit": 10000.0}),
+        ("rate_limit: 0.01\n", {"rate_limit": 0.01}),
+        ("poll_interval: 1s\ntimeout: 1ms\n", {"poll_interval": 1.0, "timeout": 0.001}),
+    ],
+)
+def test_numbers_at_the_bounds(settings: str, expected: dict[str, Any]) -> None:
+    for text in (one_target(settings), one_target("", settings)):
+        target = parse(text).targets[0]
+        assert {k: getattr(target, k) for k in expected} == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("99999999999y", 99999999999 * 365 * 86400.0), ("1000000000000000000000s", 1e21)],
+)
+def test_parse_duration_large_is_exact_not_an_overflow(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+def test_parse_duration_too_long() -> None:
+    with pytest.raises(ValueError, match="invalid duration: longer than 32 characters"):
+        parse_duration("1" * 5000 + "s")
+
+
+def test_long_bad_values_are_cut_short_in_messages() -> None:
+    long_type = "flink_" + "x" * 100_000
+    problems = problems_of(one_target(f"filters: {{job_types: [{long_type}]}}\n"))
+    assert [p.key for p in problems] == [f"{T0}.filters.job_types[0]"]
+    assert len(problems[0].message) < 200
+    problems = problems_of(one_target("auth: {type: " + "t" * 100_000 + "}\n"))
+    assert [p.key for p in problems] == [f"{T0}.auth.type"]
+    assert len(problems[0].message) < 200
+
+
+# --------------------------------------------------------------------------- YAML limits
+
+
+def test_recursive_alias_is_a_problem_not_a_crash() -> None:
+    problems = problems_of("x: &a [*a]\n")
+    assert [(p.key, p.message) for p in problems] == [
+        ("", "recursive YAML alias at line 1, column 8")
+    ]
+
+
+def test_deep_nesting_is_a_problem_not_a_crash() -> None:
+    problems = problems_of("targets: " + "[" * 3000 + "]" * 3000 + "\n")
+    assert [p.key for p in problems] == [""]
+    assert "nested more than 100 levels" in problems[0].message
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("targets: !!int abc\n", "not a valid int value"),
+        ("targets: !!bool abc\n", "not a valid bool value"),
+        ("targets: !!timestamp abc\n", "not a valid timestamp value"),
+        ("targets: 2001-12-14 21:59:43.10 +99:00\n", "not a valid timestamp value"),
+        (f"concurrency: {'1' * 5000}\ntargets: []\n", "number longer than 100 characters"),
+        ("targets: [a\x01]\n", "unacceptable character #x0001"),
+    ],
+)
+def test_unbuildable_yaml_values_are_problems_not_crashes(text: str, fragment: str) -> None:
+    problems = problems_of(text)
+    assert [p.key for p in problems] == [""]
+    assert fragment in problems[0].message
+
+
+def test_env_expansion_is_bounded() -> None:
+    big = "v" * (600 * 1024)
+    text = one_target("filters: {tags: ['${BIG}', '${BIG}']}\n")
+    problems = problems_of(text, {**ENV, "BIG": big})
+    assert [(p.key, p.message) for p in problems] == [
+        (f"{T0}.filters.tags[1]", "${VAR} values would add more than 1 MiB of text to the file")
+    ]
+    assert (
+        parse(text, {**ENV, "BIG": "v" * (500 * 1024)}).targets[0].filters.tags[0] == big[:512000]
+    )
+
+
+def test_env_expansion_through_aliases_is_bounded() -> None:
+    # 2,000 aliases of one string that names a 1 KiB variable: 2 MiB of copies.
+    text = "x: &v '${V}'\n" + one_target("filters: {tags: [" + ", ".join(["*v"] * 2000) + "]}\n")
+    problems = problems_of(text, {**ENV, "V": "v" * 1024})
+    assert [p.message for p in problems if p.key != "x"] == [
+        "${VAR} values would add more than 1 MiB of text to the file"
+    ]
+
+
+# --------------------------------------------------------------------------- files the config reads
+
+
+def test_config_file_too_large(tmp_path: Path) -> None:
+    path = tmp_path / "big.yaml"
+    path.write_bytes(b"# padding\n" * (MAX_CONFIG_FILE_SIZE // 10 + 1))
+    with pytest.raises(ConfigError) as info:
+        load_config(path, ENV)
+    assert str(info.value) == f"{path}: cannot read file: is larger than 4 MiB"
+
+
+def test_config_file_is_a_directory(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path, ENV)
+    assert str(info.value) == f"{tmp_path}: cannot read file: is not a regular file (a directory)"
+
+
+def test_config_file_through_a_symlink(tmp_path: Path) -> None:
+    (tmp_path / "real.yaml").write_text(one_target(""))
+    (tmp_path / "config.yaml").symlink_to("real.yaml")
+    assert load_config(tmp_path / "config.yaml", ENV).targets[0].name == "t"
+
+
+def test_secret_file_through_kubernetes_style_symlinks(tmp_path: Path) -> None:
+    (tmp_path / "..2024_01_01").mkdir()
+    (tmp_path / "..2024_01_01" / "sk").write_text("mounted-sk\n")
+    (tmp_path / "..data").symlink_to("..2024_01_01")
+    (tmp_path / "sk").symlink_to("..data/sk")
+    config = parse(one_target("auth: {access_key: a, secret_key_file: sk}\n"), base_dir=tmp_path)
+    assert config.targets[0].auth == AkSkAuth("a", Secret("mounted-sk"))
+
+
+def test_secret_file_size_limit(tmp_path: Path) -> None:
+    (tmp_path / "sk").write_bytes(b"k" * MAX_SECRET_FILE_SIZE)
+    auth = parse(one_target("auth: {access_key: a, secret_key_file: sk}\n"), base_dir=tmp_path)
+    assert auth.targets[0].auth == AkSkAuth("a", Secret("k" * MAX_SECRET_FILE_SIZE))
+    (tmp_path / "sk").write_bytes(b"k" * (MAX_SECRET_FILE_SIZE + 1))
+    problems = problems_of(
+        one_target("auth: {access_key: a, secret_key_file: sk}\n"), base_dir=tmp_path
+    )
+    assert [(p.key, p.message) for p in problems] == [
+        (
+            f"{T0}.auth.secret_key_file",
+            f"cannot read '{tmp_path / 'sk'}': is larger than 64 KiB",
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("key", "auth_body"),
+    [
+        ("secret_key_file", "access_key: a, secret_key_file: /dev/zero"),
+        ("security_token_file", "access_key: a, secret_key: s, security_token_file: /dev/zero"),
+        ("password_file", "type: password, username: u, password_file: /dev/zero, domain_name: d"),
+    ],
+)
+def test_every_secret_file_refuses_a_device(key: str, auth_body: str) -> None:
+    problems = problems_of(auth(auth_body))
+    assert [(p.key, p.message) for p in problems] == [
+        (
+            f"{T0}.auth.{key}",
+            "cannot read '/dev/zero': is not a regular file (a character device)",
+        )
+    ]
+
+
+def test_secret_file_fifo_is_refused(tmp_path: Path) -> None:
+    # A writer is attached, so that a regression blocks in read(), never in open().
+    fifo = tmp_path / "sk.fifo"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    try:
+        os.write(writer, b"fifo-sk")
+        os.close(writer)  # EOF after the data: a regression reads it instead of hanging
+        problems = problems_of(
+            one_target("auth: {access_key: a, secret_key_file: sk.fifo}\n"), base_dir=tmp_path
+        )
+    finally:
+        os.close(reader)
+    assert [(p.key, p.message) for p in problems] == [
+        (f"{T0}.auth.secret_key_file", f"cannot read '{fifo}': is not a regular file (a FIFO)")
+    ]
+
+
+# --------------------------------------------------------------------------- tls
+
+
+@pytest.fixture(scope="module")
+def ca_pem() -> bytes:
+    return trustme.CA().cert_pem.bytes()
+
+
+def test_tls_defaults() -> None:
+    for body in ("", "tls: {}\n", "tls:\n", "tls: {insecure_skip_verify: false}\n"):
+        assert parse(one_target(body)).targets[0].tls == TlsClientConfig()
+
+
+def test_tls_insecure_skip_verify() -> None:
+    tls = parse(one_target("tls: {insecure_skip_verify: true}\n")).targets[0].tls
+    assert tls == TlsClientConfig(insecure_skip_verify=True)
+
+
+def test_tls_ca_file_relative_to_the_config_file(tmp_path: Path, ca_pem: bytes) -> None:
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "ca.pem").write_bytes(ca_pem)
+    (tmp_path / "c.yaml").write_text(one_target("tls: {ca_file: certs/ca.pem}\n"))
+    tls = load_config(tmp_path / "c.yaml", ENV).targets[0].tls
+    assert tls.ca_file == str(tmp_path / "certs" / "ca.pem")
+    assert tls.ca_pem is not None
+    assert tls.ca_pem.strip() == ca_pem.decode().strip()
+    assert not tls.insecure_skip_verify
+    ssl.create_default_context(cadata=tls.ca_pem)  # usable as is
+    assert "BEGIN CERTIFICATE" not in repr(tls)
+
+
+def test_tls_ca_bundle_keeps_only_the_certificates(tmp_path: Path, ca_pem: bytes) -> None:
+    other = trustme.CA()
+    key = other.private_key_pem.bytes()
+    bundle = b"# Issuer: CN=Gr\xc3\xbcn\n" + ca_pem + b"\n# second\n" + other.cert_pem.bytes() + key
+    (tmp_path / "bundle.pem").write_bytes(bundle.replace(b"\n", b"\r\n"))
+    tls = parse(one_target("tls: {ca_file: bundle.pem}\n"), base_dir=tmp_path).targets[0].tls
+    assert tls.ca_pem is not None
+    assert tls.ca_pem.count("BEGIN CERTIFICATE") == 2
+    assert "PRIVATE KEY" not in tls.ca_pem
+    context = ssl.create_default_context(cadata=tls.ca_pem)
+    assert context.cert_store_stats()["x509_ca"] == 2
+
+
+def test_tls_ca_file_from_env(tmp_path: Path, ca_pem: bytes) -> None:
+    (tmp_path / "ca.pem").write_bytes(ca_pem)
+    env = {**ENV, "CA": str(tmp_path / "ca.pem")}
+    tls = parse(one_target("tls: {ca_file: '${CA}'}\n"), env).targets[0].tls
+    assert tls.ca_file == str(tmp_path / "ca.pem")
+
+
+def bad_tls(body: str, tmp_path: Path) -> list[tuple[str, str]]:
+    return [(p.key, p.message) for p in problems_of(one_target(body), base_dir=tmp_path)]
+
+
+def test_tls_both_ca_file_and_insecure(tmp_path: Path, ca_pem: bytes) -> None:
+    (tmp_path / "ca.pem").write_bytes(ca_pem)
+    assert bad_tls("tls: {ca_file: ca.pem, insecure_skip_verify: true}\n", tmp_path) == [
+        (f"{T0}.tls", "set only one of ca_file and insecure_skip_verify: true")
+    ]
+    both_ok = "tls: {ca_file: ca.pem, insecure_skip_verify: false}\n"
+    assert parse(one_target(both_ok), base_dir=tmp_path).targets[0].tls.ca_pem is not None
+
+
+TLS_BAD: list[tuple[str, str, bytes | None, str, str]] = [
+    # (id, tls section, content of "f" in tmp_path or None, key under tls, message)
+    ("typo", "{ca_fil: f}", None, "ca_fil", 'unknown key (did you mean "ca_file"?)'),
+    (
+        "typo insecure",
+        "{insecure_skip_verfy: true}",
+        None,
+        "insecure_skip_verfy",
+        'unknown key (did you mean "insecure_skip_verify"?)',
+    ),
+    (
+        "client certificate",
+        "{cert_file: f}",
+        None,
+        "cert_file",
+        "unknown key (not supported: only ca_file and insecure_skip_verify are)",
+    ),
+    ("server_name", "{server_name: x}", None, "server_name", "unknown key (not supported"),
+    (
+        "insecure string",
+        "{insecure_skip_verify: 'yes'}",
+        None,
+        "insecure_skip_verify",
+        "must be true or false, not string",
+    ),
+    ("ca_file number", "{ca_file: 1}", None, "ca_file", "must be a string, not integer"),
+    ("ca_file empty", "{ca_file: ''}", None, "ca_file", "must not be empty"),
+    ("ca_file missing", "{ca_file: f}", None, "ca_file", "': No such file or directory"),
+    ("not PEM", "{ca_file: f}", b"hello\n", "ca_file", "' does not contain a PEM certificate"),
+    (
+        "only a key",
+        "{ca_file: f}",
+        b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        "ca_file",
+        "' does not contain a PEM certificate",
+    ),
+    (
+        "no END",
+        "{ca_file: f}",
+        b"-----BEGIN CERTIFICATE-----\nAAAA\n",
+        "ca_file",
+        "' does not contain a PEM certificate",
+    ),
+    (
+        "garbage certificate",
+        "{ca_file: f}",
+        b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        "ca_file",
+        "' contains a certificate that cannot be used",
+    ),
+    (
+        "too large",
+        "{ca_file: f}",
+        b"#" * (MAX_CA_FILE_SIZE + 1),
+        "ca_file",
+        "': is larger than 1 MiB",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("section", "content", "key", "fragment"),
+    [b[1:] for b in TLS_BAD],
+    ids=[b[0] for b in TLS_BAD],
+)
+def test_bad_tls(
+    tmp_path: Path, section: str, content: bytes | None, key: str, fragment: str
+) -> None:
+    if content is not None:
+        (tmp_path / "f").write_bytes(content)
+    problems = bad_tls(f"tls: {section}\n", tmp_path)
+    assert [(k, fragment in m) for k, m in problems] == [(f"{T0}.tls.{key}", True)], problems
+
+
+def test_tls_malformed_block_next_to_a_good_one(tmp_path: Path, ca_pem: bytes) -> None:
+    (tmp_path / "f").write_bytes(ca_pem + b"-----BEGIN CERTIFICATE-----\n!!!\n")
+    assert bad_tls("tls: {ca_file: f}\n", tmp_path) == [
+        (f"{T0}.tls.ca_file", f"'{tmp_path / 'f'}' contains a malformed PEM certificate")
+    ]
+
+
+def test_tls_ca_file_fifo_and_device(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo")
+    assert bad_tls("tls: {ca_file: /dev/zero}\n", tmp_path) == [
+        (f"{T0}.tls.ca_file", "cannot read '/dev/zero': is not a regular file (a character device)")
+    ]
+    reader = os.open(tmp_path / "fifo", os.O_RDONLY | os.O_NONBLOCK)  # a regression reads EOF
+    try:
+        problems = bad_tls("tls: {ca_file: fifo}\n", tmp_path)
+    finally:
+        os.close(reader)
+    assert problems == [
+        (
+            f"{T0}.tls.ca_file",
+            f"cannot read '{tmp_path / 'fifo'}': is not a regular file (a FIFO)",
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "key", "fragment"),
+    [
+        ("tls: [a]\n", f"{T0}.tls", "must be a mapping, not list"),
+        ("tls_config: {}\n", f"{T0}.tls_config", 'unknown key (the section is called "tls" here)'),
+        ("ca_file: x\n", f"{T0}.ca_file", "unknown key (it belongs under tls)"),
+        ("insecure_skip_verify: true\n", f"{T0}.insecure_skip_verify", "belongs under tls"),
+    ],
+)
+def test_tls_section_shape(body: str, key: str, fragment: str) -> None:
+    problems = problems_of(one_target(body))
+    assert [(p.key, fragment in p.message) for p in problems] == [(key, True)], problems
