@@ -377,7 +377,6 @@ class DliClient:
             if self._observe is not None:
                 self._observe(operation, code, time.monotonic() - started)
 
-
     def _report_values(self, operation: str, issues: ValueIssues) -> None:
         """Count what a response's parse dropped or repaired; log each kind the first time."""
         new = [key for key in issues.counts if (operation, *key) not in self._values_logged]

@@ -200,7 +200,7 @@ def test_merge_keys_are_not_duplicates() -> None:
 
 
 def test_quoted_merge_key_is_an_ordinary_key() -> None:
-    data, problems = load("{'<<': 1, '<<': 2}")
+    _data, problems = load("{'<<': 1, '<<': 2}")
     assert problems == [("<<", "duplicate key (line 1)")]
 
 

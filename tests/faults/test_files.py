@@ -35,7 +35,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
-        preexec_fn=_limit_memory,  # noqa: PLW1509 - no threads here that could hold a lock
+        preexec_fn=_limit_memory,
     )
 
 
