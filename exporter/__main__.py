@@ -1,7 +1,7 @@
-"""`python -m exporter` runs the exporter's command line."""
+"""`python -m exporter` runs the exporter's command line (via `exporter.entry`, SIGHUP first)."""
 
 import sys
 
-from exporter.cli import main
+from exporter.entry import main
 
 sys.exit(main())

@@ -15,10 +15,19 @@ import prometheus_client
 from aiohttp import web
 
 from exporter import __version__
-from exporter.config import Config, ConfigError, load_config
+from exporter.config import Config, ConfigError, load_config, parse_duration
 from exporter.demo import SCENARIOS, demo_config
+from exporter.entry import EarlySignals
+from exporter.listener import (
+    DEFAULT_MAX_CONNECTIONS,
+    KEEPALIVE_TIMEOUT,
+    ConnectionLimits,
+    GuardedSite,
+    connection_cap,
+)
 from exporter.logs import FORMATS, LEVELS, configure_logging
 from exporter.shard import parse_shard
+from exporter.values import parse_natural
 from exporter.web import EXPORTER, ConfigLoader, create_app
 from exporter.webconfig import WebConfig, WebConfigError, load_web_config, ssl_context
 
@@ -63,6 +72,26 @@ def build_parser() -> argparse.ArgumentParser:
         "(basic_auth_users with bcrypt hashes)",
     )
     parser.add_argument(
+        "--web.enable-lifecycle",
+        dest="enable_lifecycle",
+        action="store_true",
+        help="enable POST/PUT /-/reload (off by default, as in Prometheus; SIGHUP always works)",
+    )
+    parser.add_argument(
+        "--web.max-connections",
+        dest="max_connections",
+        default=str(DEFAULT_MAX_CONNECTIONS),
+        help="most HTTP connections served at once, at most a quarter of the open-files limit "
+        "(default %(default)s)",
+    )
+    parser.add_argument(
+        "--web.header-timeout",
+        dest="header_timeout",
+        default="10s",
+        help="a request's headers (and a TLS handshake) must arrive within this duration "
+        "(default %(default)s)",
+    )
+    parser.add_argument(
         "--shard",
         default="0/1",
         help="INDEX/COUNT: poll only the targets whose name hashes to this replica "
@@ -90,10 +119,30 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_listen_address(address: str) -> tuple[str | None, int]:
     """Split ``HOST:PORT`` (``:PORT`` = all interfaces, ``[::1]:PORT`` for IPv6)."""
     host, sep, port_text = address.rpartition(":")
-    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+    port = parse_natural(port_text, max_digits=5)
+    if not sep or port is None or port > 65535:
         raise ValueError(f"invalid listen address {address!r}: expected HOST:PORT")
     host = host.strip("[]")
-    return (host or None), int(port_text)
+    return (host or None), port
+
+
+def parse_max_connections(text: str) -> int:
+    """``--web.max-connections``: a whole number of at least 1."""
+    count = parse_natural(text)
+    if count is None or count < 1:
+        raise ValueError(f"--web.max-connections: {text!r} is not a whole number of at least 1")
+    return count
+
+
+def parse_header_timeout(text: str) -> float:
+    """``--web.header-timeout``: a positive duration such as ``10s`` or ``500ms``."""
+    try:
+        seconds = parse_duration(text)
+    except ValueError:
+        seconds = 0.0
+    if seconds <= 0:
+        raise ValueError(f"--web.header-timeout: {text!r} is not a positive duration like 10s")
+    return seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,10 +152,18 @@ class Listener:
     host: str | None
     port: int
     web_config: WebConfig = field(default_factory=WebConfig)
+    limits: ConnectionLimits = field(default_factory=ConnectionLimits)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the exporter; returns the process exit code."""
+def main(argv: Sequence[str] | None = None, *, early: EarlySignals | None = None) -> int:
+    """Run the exporter; returns the process exit code.
+
+    ``early`` holds SIGHUPs caught before the event loop runs (see `exporter.entry`); without
+    it one is installed now.
+    """
+    if early is None:
+        early = EarlySignals()
+        early.install()
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level, args.log_format)
     # The `_created` series of the request counters carry nothing an operator uses; they
@@ -122,8 +179,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, WebConfigError) as exc:
         print(f"dli-exporter: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    lifecycle = args.enable_lifecycle
     if args.demo:
-        return asyncio.run(_run_demo(listener, args.demo_scenario))
+        return asyncio.run(_run_demo(listener, args.demo_scenario, lifecycle, early))
     try:
         full = load_config(args.config_file)
     except ConfigError as exc:
@@ -149,7 +207,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     def reader() -> Config:
         return shard.select(load_config(args.config_file))
 
-    return asyncio.run(serve(config, listener, load_config=reader))
+    return asyncio.run(
+        serve(config, listener, load_config=reader, enable_lifecycle=lifecycle, early=early)
+    )
 
 
 def _listener(args: argparse.Namespace) -> Listener:
@@ -157,35 +217,68 @@ def _listener(args: argparse.Namespace) -> Listener:
         host, port = parse_listen_address(args.listen_address)
     except ValueError as exc:
         raise ValueError(f"--web.listen-address: {exc}") from None
+    requested = parse_max_connections(args.max_connections)
+    limits = ConnectionLimits(
+        max_connections=connection_cap(requested),
+        header_timeout=parse_header_timeout(args.header_timeout),
+    )
+    if limits.max_connections < requested:
+        log.warning(
+            "--web.max-connections lowered to a quarter of the open-files limit (ulimit -n)",
+            extra={"fields": {"requested": requested, "max_connections": limits.max_connections}},
+        )
     if args.web_config_file is None:
-        return Listener(host, port)
-    return Listener(host, port, load_web_config(args.web_config_file))
+        return Listener(host, port, limits=limits)
+    return Listener(host, port, load_web_config(args.web_config_file), limits)
 
 
-async def _run_demo(listener: Listener, scenario: str) -> int:
+async def _run_demo(
+    listener: Listener, scenario: str, enable_lifecycle: bool, early: EarlySignals
+) -> int:
     async with demo_config(scenario=scenario) as config:
         log.info(
             "demo mode: polling the built-in DLI simulator",
             extra={"fields": {"targets": ",".join(t.name for t in config.targets)}},
         )
-        return await serve(config, listener)
+        return await serve(config, listener, enable_lifecycle=enable_lifecycle, early=early)
 
 
 async def serve(
-    config: Config, listener: Listener, *, load_config: ConfigLoader | None = None
+    config: Config,
+    listener: Listener,
+    *,
+    load_config: ConfigLoader | None = None,
+    enable_lifecycle: bool = False,
+    early: EarlySignals | None = None,
 ) -> int:
-    """Serve until SIGINT or SIGTERM, reloading on SIGHUP; returns the exit code."""
-    app = create_app(config, load_config=load_config, web_config=listener.web_config)
+    """Serve until SIGINT or SIGTERM, reloading on SIGHUP; returns the exit code.
+
+    A SIGHUP recorded by ``early`` before serving began triggers one reload once serving.
+    """
+    app = create_app(
+        config,
+        load_config=load_config,
+        web_config=listener.web_config,
+        enable_lifecycle=enable_lifecycle,
+    )
     runner = web.AppRunner(
         app,
         access_log=None,
         handle_signals=False,
         shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
+        keepalive_timeout=KEEPALIVE_TIMEOUT,
     )
     await runner.setup()
     try:
         tls = ssl_context(listener.web_config)
-        site = web.TCPSite(runner, listener.host, listener.port, ssl_context=tls)
+        site = GuardedSite(
+            runner,
+            listener.host,
+            listener.port,
+            limits=listener.limits,
+            registry=app[EXPORTER].registry,
+            ssl_context=tls,
+        )
         try:
             await site.start()
         except OSError as exc:
@@ -195,25 +288,32 @@ async def serve(
         scheme = "https" if tls else "http"
         for address in runner.addresses:
             log.info("listening", extra={"fields": {"address": _format_address(address, scheme)}})
-        await _wait_for_stop_signal(app[EXPORTER].request_reload)
+        await _wait_for_stop_signal(app[EXPORTER].request_reload, early)
         log.info("shutting down")
     finally:
         await runner.cleanup()
     return EXIT_OK
 
 
-async def _wait_for_stop_signal(reload: Callable[[], None]) -> None:
+async def _wait_for_stop_signal(reload: Callable[[], None], early: EarlySignals | None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     loop.add_signal_handler(signal.SIGHUP, reload)
+    if early is not None and early.take_reload_request():
+        log.info("SIGHUP received during start-up; reloading now")
+        reload()
     try:
         await stop.wait()
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             with contextlib.suppress(ValueError, RuntimeError):
                 loop.remove_signal_handler(signum)
+        # remove_signal_handler restores SIGHUP's default action, which would end the process
+        # mid-shutdown: record (and ignore) it instead.
+        if early is not None:
+            early.install()
 
 
 def _format_address(address: object, scheme: str) -> str:

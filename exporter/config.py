@@ -1,10 +1,13 @@
 """YAML configuration: strict parsing and validation into frozen dataclasses.
 
 The file shape (plain YAML data) is kept apart from the runtime model (the dataclasses below):
-YAML is parsed, ``${VAR}`` references in string scalars are expanded, every key is checked, and
-only then are the dataclasses built. Every problem found is collected and raised together in one
-:class:`ConfigError`, each with the key path it concerns (``targets[1].auth.secret_key``).
-Messages never contain secret values.
+YAML is parsed (:mod:`exporter.yamlfile`: bounded, so alias bombs and recursive aliases are
+refused), ``${VAR}`` references in string scalars are expanded (bounded too), every key is
+checked, and only then are the dataclasses built. Every problem found is collected and raised
+together in one :class:`ConfigError`, each with the key path it concerns
+(``targets[1].auth.secret_key``). Messages never contain secret values. Every file is read with
+:func:`exporter.files.read_bounded` (regular files only, size-limited, never blocks on a FIFO)
+and every number is bounded.
 """
 
 from __future__ import annotations
@@ -129,9 +132,10 @@ Auth: TypeAlias = AkSkAuth | PasswordAuth
 class TlsClientConfig:
     """How a target's API endpoints' certificates are checked (section ``tls`` of a target).
 
-    ``ca_pem`` is the content of ``ca_file`` (read when the config is loaded), trusted instead of
-    the system's CA bundle; ``insecure_skip_verify`` turns certificate checks off (logged as a
-    warning at start).
+    ``ca_file`` is the resolved path; ``ca_pem`` its PEM certificates (read and checked when the
+    config is loaded; comments and anything but certificates dropped; not in ``repr``), trusted
+    instead of the system's CA bundle. ``insecure_skip_verify`` turns certificate checks off
+    (logged as a warning at start). At most one of the two is set.
     """
 
     ca_file: str | None = None

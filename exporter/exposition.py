@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import re
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -132,17 +133,113 @@ class ExpositionCache:
 
 
 def wants_openmetrics(accept: str) -> bool:
-    """True when the client's ``Accept`` header asks for OpenMetrics (Prometheus does)."""
-    return any(
-        part.split(";", 1)[0].strip() == "application/openmetrics-text"
-        for part in accept.split(",")
-    )
+    """True when the client's ``Accept`` header prefers OpenMetrics (Prometheus does).
+
+    Media types and parameter names are case-insensitive (RFC 9110). OpenMetrics is chosen
+    when an ``application/openmetrics-text`` entry (any ``version``) has a q above 0 and at
+    least the best q of ``text/plain``, ``text/*`` or ``*/*``; wildcards alone never select it.
+    An entry with an invalid q counts as q=0.
+    """
+    openmetrics = text = 0.0
+    for value, params in parse_header_list(accept):
+        q = _qvalue(params)
+        media_type = value.replace(" ", "")
+        if media_type == "application/openmetrics-text":
+            openmetrics = max(openmetrics, q)
+        elif media_type in ("text/plain", "text/*", "*/*"):
+            text = max(text, q)
+    return openmetrics > 0 and openmetrics >= text
 
 
 def accepts_gzip(accept_encoding: str) -> bool:
-    """True when the client's ``Accept-Encoding`` lists gzip (without ``q=0``)."""
-    for part in accept_encoding.split(","):
-        coding, _, params = part.strip().partition(";")
-        if coding.strip().lower() == "gzip":
-            return params.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
-    return False
+    """True when the client's ``Accept-Encoding`` allows gzip and prefers it to ``identity``.
+
+    Codings and parameter names are case-insensitive (RFC 9110): ``GZIP;Q=0`` refuses gzip.
+    ``x-gzip`` counts as gzip; without a gzip entry ``*`` decides. Any entry refusing gzip
+    (q=0) wins over others that allow it; an entry with an invalid q counts as q=0. gzip is
+    chosen on a tie with an explicit ``identity`` entry; an empty header allows no coding.
+    """
+    gzip_q: float | None = None
+    wildcard_q: float | None = None
+    identity_q: float | None = None
+    for value, params in parse_header_list(accept_encoding):
+        q = _qvalue(params)
+        if value in ("gzip", "x-gzip"):
+            gzip_q = q if gzip_q is None else min(gzip_q, q)
+        elif value == "*":
+            wildcard_q = q if wildcard_q is None else min(wildcard_q, q)
+        elif value == "identity":
+            identity_q = q if identity_q is None else min(identity_q, q)
+    chosen = gzip_q if gzip_q is not None else wildcard_q
+    if not chosen:  # None (not listed) or 0 (refused)
+        return False
+    return identity_q is None or chosen >= identity_q
+
+
+_QVALUE_RE: Final = re.compile(r"(?:0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?)")
+_TOKEN_END: Final = frozenset(',;="')
+
+
+def _qvalue(params: dict[str, str]) -> float:
+    """The entry's ``q`` (1 when absent); 0 when it is not a valid RFC 9110 qvalue."""
+    text = params.get("q")
+    if text is None:
+        return 1.0
+    return float(text) if _QVALUE_RE.fullmatch(text) else 0.0
+
+
+def parse_header_list(header: str) -> list[tuple[str, dict[str, str]]]:
+    """Split a comma-separated header (``Accept``-style) into lower-cased values and parameters.
+
+    ``value;name=param, ...``: values and parameter names are lower-cased, parameter values
+    keep their case, quoted strings (with backslash escapes) may contain commas and
+    semicolons. Empty elements are skipped; a parameter without ``=`` is ignored.
+    """
+    entries: list[tuple[str, dict[str, str]]] = []
+    position, length = 0, len(header)
+    while position < length:
+        value, position = _read_token(header, position)
+        params: dict[str, str] = {}
+        while position < length and header[position] == ";":
+            name, position = _read_token(header, position + 1)
+            if position < length and header[position] == "=":
+                param, position = _read_param_value(header, position + 1)
+                if name:
+                    params.setdefault(name.lower(), param)
+        if position < length and header[position] == '"':  # a stray quote: skip to the comma
+            _, position = _read_param_value(header, position)
+            value = ""
+        if position < length and header[position] == "=":  # "a=b" where a value belongs
+            _, position = _read_param_value(header, position + 1)
+            value = ""
+        if value:
+            entries.append((value.lower(), params))
+        while position < length and header[position] != ",":
+            position += 1  # junk after the entry
+        position += 1
+    return entries
+
+
+def _read_token(header: str, position: int) -> tuple[str, int]:
+    start = position
+    while position < len(header) and header[position] not in _TOKEN_END:
+        position += 1
+    return header[start:position].strip(" \t"), position
+
+
+def _read_param_value(header: str, position: int) -> tuple[str, int]:
+    while position < len(header) and header[position] in " \t":
+        position += 1
+    if position < len(header) and header[position] == '"':
+        chars: list[str] = []
+        position += 1
+        while position < len(header) and header[position] != '"':
+            if header[position] == "\\" and position + 1 < len(header):
+                position += 1
+            chars.append(header[position])
+            position += 1
+        position += 1  # the closing quote
+        while position < len(header) and header[position] not in ",;":
+            position += 1
+        return "".join(chars), position
+    return _read_token(header, position)

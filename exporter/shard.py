@@ -7,6 +7,7 @@ import hashlib
 from dataclasses import dataclass
 
 from exporter.config import Config
+from exporter.values import parse_natural
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +42,8 @@ def stable_bucket(name: str, count: int) -> int:
 
 def parse_shard(text: str) -> Shard:
     """Parse ``INDEX/COUNT``, e.g. ``0/3`` (a StatefulSet's ordinal and its replica count)."""
-    index, sep, count = text.partition("/")
-    if not sep or not index.strip().isdigit() or not count.strip().isdigit():
+    index_text, sep, count_text = text.partition("/")
+    index, count = parse_natural(index_text), parse_natural(count_text)
+    if not sep or index is None or count is None:
         raise ValueError(f"invalid shard {text!r}: expected INDEX/COUNT such as 0/3")
-    return Shard(int(index), int(count))
+    return Shard(index, count)

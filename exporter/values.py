@@ -103,6 +103,15 @@ def read_int(
     return number
 
 
+def parse_natural(text: str, max_digits: int = 9) -> int | None:
+    """A command-line count or port: 1 to ``max_digits`` ASCII digits, else ``None``.
+
+    ``str.isdigit()`` accepts ``"²"`` and other digits ``int()`` refuses or reads differently.
+    """
+    text = text.strip()
+    return int(text) if _DELAY_SECONDS.fullmatch(text) and len(text) <= max_digits else None
+
+
 def read_bool(value: object, field: str, issues: ValueIssues | None) -> bool | None:
     """A boolean (or the strings ``"true"``/``"false"``); ``None`` when absent or unreadable."""
     if value is None:

@@ -27,53 +27,41 @@ Only ``/-/healthy`` and ``/-/ready`` may be listed (``/metrics`` and ``/`` alway
 credentials); the default is none, i.e. every path needs credentials. Matching is exact on the
 decoded request path, as the toolkit's own ``auth_excluded_paths`` does.
 
-Basic auth checks passwords with bcrypt in a worker thread, one check at a time (so a flood of
-bad passwords cannot occupy every thread of the default executor), and remembers successful
-checks: Prometheus scraping every 15 s pays bcrypt once, not on every scrape.
+The basic-auth middleware for ``basic_auth_users`` lives in :mod:`exporter.basicauth`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import binascii
 import difflib
-import hashlib
-import hmac
 import logging
 import os
 import re
 import ssl
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
 
 import bcrypt
-import yaml
-from aiohttp import hdrs, web
-from aiohttp.typedefs import Handler, Middleware
 
 from exporter.config import ConfigProblem, Problems
+from exporter.files import FileReadError, read_bounded
+from exporter.yamlfile import load_yaml
 
 __all__ = [
     "OPTIONAL_AUTH_PATHS",
-    "REALM",
     "TLS_VERSIONS",
     "TlsConfig",
     "WebConfig",
     "WebConfigError",
-    "basic_auth_middleware",
     "load_web_config",
     "ssl_context",
 ]
 
 log = logging.getLogger(__name__)
 
-#: The basic-auth realm sent in ``WWW-Authenticate``.
-REALM: Final = "dli-exporter"
 #: Names accepted by ``min_version`` / ``max_version``, as exporter-toolkit spells them.
 TLS_VERSIONS: Final = MappingProxyType(
     {
@@ -100,8 +88,10 @@ _UNSUPPORTED_TLS: Final = (
     "prefer_server_cipher_suites",
     "curve_preferences",
 )
+#: The web config file and its PEM files are read with these limits (`exporter.files`).
+MAX_WEB_CONFIG_SIZE: Final = 1024 * 1024
+MAX_PEM_FILE_SIZE: Final = 1024 * 1024
 _BCRYPT_RE: Final = re.compile(r"\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}")
-_BCRYPT_MAX_PASSWORD: Final = 72  # bytes; bcrypt (and Go's x/crypto/bcrypt) refuse longer ones
 _HASH_HINT: Final = "create one with: htpasswd -nBC 12 \"\" | tr -d ':\\n'"
 
 
@@ -167,65 +157,16 @@ def load_web_config(path: str | os.PathLike[str]) -> WebConfig:
     """
     problems = _Problems(os.fspath(path))
     try:
-        text = Path(path).read_bytes()
-    except OSError as exc:
-        problems.add("", f"cannot read: {exc.strerror or type(exc).__name__}")
+        text = read_bounded(path, MAX_WEB_CONFIG_SIZE)
+    except FileReadError as exc:
+        problems.add("", f"cannot read: {exc.reason}")
         problems.raise_any()
-    data = _parse_yaml(text, problems)
+    data = load_yaml(text, problems)
     problems.raise_any()
     config = _build(data, Path(path).absolute().parent, problems)
     problems.raise_any()
     assert config is not None  # no problems means a config was built
     return config
-
-
-def _parse_yaml(text: bytes, problems: _Problems) -> Any:
-    """Parse YAML, reporting syntax errors and duplicate keys by position only."""
-    try:
-        loader = yaml.SafeLoader(text)
-        try:
-            node = loader.get_single_node()
-            if node is None:
-                return None
-            for key, line in _duplicate_keys(node, "", set()):
-                problems.add(key, f"duplicate key (line {line})")
-            return loader.construct_document(node)
-        finally:
-            loader.dispose()
-    except yaml.YAMLError as exc:
-        problems.add("", _yaml_message(exc))
-        return None
-
-
-def _duplicate_keys(node: yaml.Node, path: str, seen: set[int]) -> Iterable[tuple[str, int]]:
-    if id(node) in seen:  # aliases can make the node graph cyclic
-        return
-    seen.add(id(node))
-    if isinstance(node, yaml.MappingNode):
-        names: set[str] = set()
-        for key_node, value_node in node.value:
-            name = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
-            key = f"{path}.{name}" if path else name
-            if name in names:
-                yield key, key_node.start_mark.line + 1
-            names.add(name)
-            yield from _duplicate_keys(value_node, key, seen)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            yield from _duplicate_keys(item, f"{path}[{index}]", seen)
-
-
-def _yaml_message(exc: yaml.YAMLError) -> str:
-    """Describe a YAML error without its source snippet, which could show a hash."""
-    if isinstance(exc, yaml.MarkedYAMLError):
-        what = "; ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
-        mark = exc.problem_mark or exc.context_mark
-        if mark is not None:
-            return f"invalid YAML at line {mark.line + 1}, column {mark.column + 1}: {what}"
-        return f"invalid YAML: {what}"
-    if isinstance(exc, yaml.reader.ReaderError):
-        return f"invalid YAML: unacceptable character #x{exc.character:04x} at byte {exc.position}"
-    return "invalid YAML"
 
 
 def _build(data: Any, base_dir: Path, problems: _Problems) -> WebConfig | None:
@@ -364,9 +305,9 @@ def _check_pem_files(tls: TlsConfig, problems: _Problems) -> None:
 
 def _read(file_path: Path, key: str, problems: _Problems) -> bytes | None:
     try:
-        return file_path.read_bytes()
-    except OSError as exc:
-        problems.add(key, f"cannot read {str(file_path)!r}: {exc.strerror or type(exc).__name__}")
+        return read_bounded(file_path, MAX_PEM_FILE_SIZE)
+    except FileReadError as exc:
+        problems.add(key, f"cannot read {str(file_path)!r}: {exc.reason}")
         return None
 
 
@@ -465,117 +406,3 @@ def _paths(value: Any, problems: _Problems) -> frozenset[str]:
             shown = repr(item) if isinstance(item, str) else _type_name(item)
             problems.add(f"{key}[{index}]", f"must be {allowed}, not {shown}")
     return frozenset(paths)
-
-
-# --------------------------------------------------------------------------- basic auth
-
-
-def basic_auth_middleware(config: WebConfig) -> Middleware | None:
-    """An aiohttp middleware requiring basic auth for ``config.users``; ``None`` without users.
-
-    Missing, malformed or wrong credentials get 401 with a ``Basic`` challenge. Paths in
-    ``config.unauthenticated_paths`` are served without credentials.
-    """
-    if not config.users:
-        return None
-    checker = _PasswordChecker(config.users)
-    open_paths = config.unauthenticated_paths
-
-    @web.middleware
-    async def basic_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in open_paths:
-            return await handler(request)
-        credentials = _basic_credentials(request.headers.get(hdrs.AUTHORIZATION))
-        if credentials is None:
-            log.debug("basic auth: missing or malformed credentials", extra=_fields(request))
-            return _unauthorized()
-        if not await checker.check(*credentials):
-            log.debug("basic auth: invalid credentials", extra=_fields(request))
-            return _unauthorized()
-        return await handler(request)
-
-    return basic_auth
-
-
-def _fields(request: web.Request) -> dict[str, dict[str, str]]:
-    return {"fields": {"remote": request.remote or "", "path": request.path}}
-
-
-def _unauthorized() -> web.Response:
-    return web.Response(
-        status=401,
-        text="Unauthorized\n",
-        headers={hdrs.WWW_AUTHENTICATE: f'Basic realm="{REALM}"'},
-    )
-
-
-def _basic_credentials(header: str | None) -> tuple[str, bytes] | None:
-    """``(user, password)`` from an ``Authorization: Basic`` header; ``None`` if unusable."""
-    if header is None:
-        return None
-    scheme, _, encoded = header.strip().partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    user, colon, password = decoded.partition(b":")
-    if not colon:
-        return None
-    # User names are compared as UTF-8; other bytes can only name an unknown user.
-    return user.decode("utf-8", "surrogateescape"), password
-
-
-class _PasswordChecker:
-    """bcrypt checks off the event loop, one at a time, with a cache of successful ones.
-
-    The cache maps a user to a SHA-256 digest of (user, hash, password) from that user's last
-    successful check, so it holds at most one entry per configured user and no password.
-    """
-
-    def __init__(self, users: Mapping[str, bytes]) -> None:
-        self._users = users
-        self._dummy_hash = _dummy_hash(users.values())
-        self._verified: dict[str, bytes] = {}
-        self._bcrypt_lock = asyncio.Lock()
-
-    async def check(self, user: str, password: bytes) -> bool:
-        """True when ``password`` is ``user``'s; unknown users cost a bcrypt check too."""
-        hashed = self._users.get(user)
-        known = hashed is not None
-        if hashed is None:
-            hashed = self._dummy_hash  # no user-enumeration timing difference
-        digest = _cache_digest(user, hashed, password)
-        if known and self._is_cached(user, digest):
-            return True
-        async with self._bcrypt_lock:
-            if known and self._is_cached(user, digest):  # verified while we waited
-                return True
-            ok = await asyncio.to_thread(_checkpw, password, hashed)
-        if ok and known:
-            self._verified[user] = digest
-        return ok and known
-
-    def _is_cached(self, user: str, digest: bytes) -> bool:
-        cached = self._verified.get(user)
-        return cached is not None and hmac.compare_digest(cached, digest)
-
-
-def _dummy_hash(hashes: Iterable[bytes]) -> bytes:
-    """A well-formed hash no password matches, at the highest configured cost."""
-    cost = max(int(h[4:6]) for h in hashes)
-    return b"$2b$%02d$" % cost + b"." * 53
-
-
-def _cache_digest(user: str, hashed: bytes, password: bytes) -> bytes:
-    parts = (user.encode("utf-8", "surrogateescape"), hashed, password)
-    return hashlib.sha256(b":".join(part.hex().encode() for part in parts)).digest()
-
-
-def _checkpw(password: bytes, hashed: bytes) -> bool:
-    """``bcrypt.checkpw``, refusing (after the same work) passwords bcrypt cannot hash."""
-    if len(password) > _BCRYPT_MAX_PASSWORD:
-        bcrypt.checkpw(b"", hashed)
-        return False
-    return bcrypt.checkpw(password, hashed)

@@ -13,7 +13,7 @@ import pytest
 import trustme
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.cli import parse_listen_address
+from exporter.cli import parse_header_timeout, parse_listen_address
 from exporter.simulator import Simulator
 from tests.conftest import ACCESS_KEY, PROJECT, SECRET_KEY
 from tests.processes import EXPORTER, exporter_process, scrape_when_ready, stop
@@ -85,6 +85,14 @@ def test_a_bad_listen_address_is_rejected() -> None:
 )
 def test_listen_address_forms(address: str, expected: tuple[str | None, int]) -> None:
     assert parse_listen_address(address) == expected
+
+
+@pytest.mark.parametrize(
+    "address", [":\u00b2", ":\u0669\u0664\u0666\u0669", ":65536", ":" + "9" * 5000]
+)
+def test_listen_address_ports_are_ascii_and_in_range(address: str) -> None:
+    with pytest.raises(ValueError, match="invalid listen address"):
+        parse_listen_address(address)
 
 
 async def test_exporter_serves_the_simulator_and_never_logs_the_secret(
@@ -179,3 +187,37 @@ def test_a_bad_web_config_file_is_rejected_before_start(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "basic_auth_users.admin" in result.stderr
     assert "not-a-bcrypt-hash" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--web.max-connections", "0"),
+        ("--web.max-connections", "-3"),
+        ("--web.max-connections", "many"),
+        ("--web.header-timeout", "0s"),
+        ("--web.header-timeout", "10"),
+        ("--web.header-timeout", "soon"),
+    ],
+)
+def test_bad_connection_flags_are_rejected_before_start(flag: str, value: str) -> None:
+    result = run("--demo", f"{flag}={value}")
+
+    assert result.returncode == 2
+    assert flag in result.stderr and repr(value) in result.stderr
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("10s", 10.0), ("500ms", 0.5), ("1m30s", 90.0)])
+def test_header_timeout_durations(text: str, seconds: float) -> None:
+    assert parse_header_timeout(text) == seconds
+
+
+async def test_reload_over_http_needs_enable_lifecycle() -> None:
+    for flags, expected in (((), 403), (("--web.enable-lifecycle",), 200)):
+        async with exporter_process("--demo", *flags) as (url, process, _lines):
+            async with (
+                aiohttp.ClientSession() as session,
+                session.post(f"{url}/-/reload") as resp,
+            ):
+                assert resp.status == expected, await resp.text()
+            assert await stop(process) == 0

@@ -42,7 +42,9 @@ def test_one_shard_keeps_the_config_as_is() -> None:
     assert Shard().select(config) is config
 
 
-@pytest.mark.parametrize("text", ["3", "1/", "a/3", "3/3", "0/0", "-1/2"])
+@pytest.mark.parametrize(
+    "text", ["3", "1/", "a/3", "3/3", "0/0", "-1/2", "\u00b2/3", "0/\u0663", "0/" + "9" * 5000]
+)
 def test_bad_shards_are_rejected(text: str) -> None:
     with pytest.raises(ValueError, match="shard"):
         parse_shard(text)

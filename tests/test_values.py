@@ -19,6 +19,7 @@ from exporter.values import (
     clean_text,
     header_token,
     loads_json,
+    parse_natural,
     parse_retry_after,
     read_bool,
     read_int,
@@ -192,3 +193,21 @@ def test_clean_text_gives_one_printable_line() -> None:
     assert "\n" not in text and "\x00" not in text
     assert text.encode("utf-8")
     assert len(text) == 40 and text.endswith(TRUNCATION_MARK)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("0", 0),
+        ("9469", 9469),
+        (" 3 ", 3),
+        ("\u00b2", None),
+        ("\u0663", None),
+        ("-1", None),
+        ("1" * 10, None),
+        ("", None),
+        ("1e3", None),
+    ],
+)
+def test_parse_natural_takes_ascii_digits_only(text: str, expected: int | None) -> None:
+    assert parse_natural(text) == expected

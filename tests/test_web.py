@@ -14,6 +14,8 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import Config
+from exporter.exposition import accepts_gzip, parse_header_list, wants_openmetrics
+from exporter.model import Snapshot
 from exporter.simulator import Simulator
 from exporter.web import EXPORTER, create_app, proxy_configured
 from tests.conftest import OTHER_PROJECT, PROJECT, SECRET_KEY, make_target, promtool_path
@@ -212,3 +214,143 @@ def test_the_environment_proxy_is_used_only_when_set(
         monkeypatch.setenv(name, value)
 
     assert proxy_configured() is expected
+
+
+# --------------------------------------------------------------------------- content negotiation
+
+ACCEPT_ENCODING_CASES = [
+    ("gzip", True),
+    ("GZIP", True),
+    ("x-gzip", True),
+    ("gzip;q=0", False),
+    ("GZIP;Q=0", False),  # codings and parameter names are case-insensitive
+    ("gzip ; q=0.000", False),
+    ("gzip;q=0.001", True),
+    ("gzip;q=1.000", True),
+    ("gzip;q=1.5", False),  # not a qvalue: that entry is not acceptable
+    ("gzip;q=abc", False),
+    ("gzip;q=", False),
+    ("gzip;q=-1", False),
+    ("gzip;q=0.0001", False),
+    ("deflate, br", False),
+    ("*", True),
+    ("*;q=0", False),
+    ("*;q=0, gzip", True),  # the specific entry wins over the wildcard
+    ("gzip;q=0, *", False),
+    ("identity", False),
+    ("gzip;q=0.5, identity", False),  # identity preferred
+    ("gzip, identity;q=0.5", True),
+    ("gzip;q=0.5, identity;q=0.5", True),  # a tie: gzip, what is stored
+    ("gzip, gzip;q=0", False),  # a refusal wins
+    ('br;foo="a,gzip", deflate', False),  # a quoted comma does not start an entry
+    ('gzip;foo="x;q=0"', True),
+    ("", False),
+    (" , ,gzip", True),
+    ("gzip;level", True),  # a parameter without a value is ignored
+]
+
+
+@pytest.mark.parametrize(("header", "expected"), ACCEPT_ENCODING_CASES)
+def test_accept_encoding_is_parsed_per_rfc_9110(header: str, expected: bool) -> None:
+    assert accepts_gzip(header) is expected
+
+
+ACCEPT_CASES = [
+    (PROMETHEUS_ACCEPT, True),
+    ("application/openmetrics-text", True),
+    ("APPLICATION/OpenMetrics-Text; Version=1.0.0", True),
+    ("application/openmetrics-text;version=0.0.1", True),
+    ("application/openmetrics-text;q=0", False),
+    ("application/openmetrics-text;Q=0", False),
+    ("application/openmetrics-text;q=x", False),
+    ("text/plain;version=0.0.4", False),
+    ("text/plain;q=1, application/openmetrics-text;q=0.5", False),
+    ("text/plain;q=0.5, application/openmetrics-text;q=0.5", True),
+    ("*/*", False),
+    ("*/*;q=0.1, application/openmetrics-text;q=0.2", True),
+    ('text/html;a="application/openmetrics-text, x", */*', False),
+    ("", False),
+]
+
+
+@pytest.mark.parametrize(("header", "expected"), ACCEPT_CASES)
+def test_accept_is_parsed_case_insensitively(header: str, expected: bool) -> None:
+    assert wants_openmetrics(header) is expected
+
+
+def test_header_lists_keep_quoted_strings_and_escapes_whole() -> None:
+    assert parse_header_list('A;B="x,\\"y\\";z";C=d, e ;; , F') == [
+        ("a", {"b": 'x,"y";z', "c": "d"}),
+        ("e", {}),
+        ("f", {}),
+    ]
+
+
+async def test_a_refused_gzip_is_honoured_over_http(exporter_url: str) -> None:
+    status, headers, body = await get(f"{exporter_url}/metrics", **{"Accept-Encoding": "GZIP;Q=0"})
+
+    assert status == 200
+    assert "Content-Encoding" not in headers
+    assert b"dli_job_info" in body
+
+
+async def test_repeated_negotiation_headers_are_read_as_one_list(exporter_url: str) -> None:
+    headers = [
+        ("Accept", "text/plain;q=0.1"),
+        ("Accept", "application/openmetrics-text"),
+        ("Accept-Encoding", "identity;q=0.5"),
+        ("Accept-Encoding", "gzip"),
+    ]
+    async with (
+        aiohttp.ClientSession(auto_decompress=False) as session,
+        session.get(f"{exporter_url}/metrics", headers=headers) as resp,
+    ):
+        assert resp.status == 200
+        assert resp.headers["Content-Type"].startswith("application/openmetrics-text")
+        assert resp.headers["Content-Encoding"] == "gzip"
+
+
+# --------------------------------------------------------------------------- failure modes
+
+
+async def test_the_status_page_survives_an_impossible_timestamp(
+    simulator: Simulator, sim_url: str
+) -> None:
+    config = Config(targets=(make_target("a", sim_url),), source="<test>")
+    app = create_app(config)
+    runner, url = await start(app)
+    try:
+        await wait_until(app[EXPORTER].ready)
+        app[EXPORTER].store.publish(
+            Snapshot(target="a", polled=True, up=True, last_success_time=1e300)
+        )
+        status, _, body = await get(f"{url}/")
+    finally:
+        await runner.cleanup()
+
+    assert status == 200
+    assert "<td>a</td><td>up</td>" in body.decode()
+    assert "invalid time" in body.decode()
+
+
+async def test_an_unexpected_error_gets_a_short_text_500_and_a_logged_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def broken(_request: web.Request) -> web.Response:
+        raise ZeroDivisionError("one bad value")
+
+    app = create_app(Config(targets=(), source="<test>"))
+    app.router.add_get("/broken", broken)  # a stand-in for any handler's bug
+    runner, url = await start(app)
+    try:
+        status, headers, body = await get(f"{url}/broken")
+        missing, _, _ = await get(f"{url}/missing")
+    finally:
+        await runner.cleanup()
+
+    assert status == 500
+    assert headers["Content-Type"].startswith("text/plain")
+    assert body == b"Internal error while answering; see the exporter's log.\n"
+    assert missing == 404  # aiohttp's own answers pass through
+    record = next(r for r in caplog.records if r.getMessage() == "request failed")
+    assert record.exc_info is not None and record.exc_info[0] is ZeroDivisionError

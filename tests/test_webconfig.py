@@ -1,12 +1,13 @@
-"""--web.config.file: loading and validation, real HTTPS with trustme certificates, basic auth."""
+"""--web.config.file: loading and validation, real HTTPS with trustme certificates.
+
+The basic-auth middleware itself is tested in test_basicauth.py.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import logging
+import os
 import ssl
-import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,12 +19,11 @@ import trustme
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 
+from exporter.basicauth import basic_auth_middleware
 from exporter.webconfig import (
-    REALM,
     TlsConfig,
     WebConfig,
     WebConfigError,
-    basic_auth_middleware,
     load_web_config,
     ssl_context,
 )
@@ -32,7 +32,6 @@ PASSWORD = "wonderland"
 BOB_PASSWORD = "pässwörd ✓"
 ALICE_HASH = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
 BOB_HASH = bcrypt.hashpw(BOB_PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
-CHALLENGE = f'Basic realm="{REALM}"'
 
 
 # --------------------------------------------------------------------------- helpers
@@ -118,25 +117,6 @@ async def fetch(
     ):
         body = await resp.text()
         return resp.status, dict(resp.headers), body, resp.headers.get("X-TLS-Version")
-
-
-@pytest.fixture
-def auth_config() -> WebConfig:
-    return WebConfig(users={"alice": ALICE_HASH.encode(), "bob": BOB_HASH.encode()})
-
-
-@pytest.fixture
-def count_bcrypt(monkeypatch: pytest.MonkeyPatch) -> list[threading.Thread]:
-    """Record the thread of every bcrypt.checkpw call made from now on."""
-    calls: list[threading.Thread] = []
-    real = bcrypt.checkpw
-
-    def counting(password: bytes, hashed: bytes) -> bool:
-        calls.append(threading.current_thread())
-        return real(password, hashed)
-
-    monkeypatch.setattr(bcrypt, "checkpw", counting)
-    return calls
 
 
 # --------------------------------------------------------------------------- loading
@@ -492,122 +472,39 @@ async def test_tls_and_basic_auth_together(tls_dir: Path, ca: trustme.CA) -> Non
     assert allowed[0] == 200
 
 
-# --------------------------------------------------------------------------- basic auth
-
-
-async def test_right_credentials(auth_config: WebConfig) -> None:
-    async with serve(auth_config) as url:
-        alice = await fetch(f"{url}/metrics", authorization=auth_header("alice", PASSWORD))
-        bob_utf8 = await fetch(f"{url}/metrics", authorization=auth_header("bob", BOB_PASSWORD))
-        lower_scheme = await fetch(
-            f"{url}/metrics", authorization=auth_header("alice", PASSWORD).replace("Basic", "basic")
-        )
-    assert alice[:3:2] == (200, "ok /metrics\n")
-    assert bob_utf8[0] == 200
-    assert lower_scheme[0] == 200
-
-
-def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode()
-
-
-BAD_AUTHORIZATION = {
-    "missing": None,
-    "wrong password": auth_header("alice", "wonderland2"),
-    "other user's password": auth_header("alice", BOB_PASSWORD),
-    "unknown user": auth_header("mallory", PASSWORD),
-    "user case differs": auth_header("Alice", PASSWORD),
-    "empty user": auth_header("", PASSWORD),
-    "empty password": auth_header("alice", ""),
-    "password too long for bcrypt": auth_header("alice", PASSWORD + "x" * 100),
-    "password prefix": auth_header("alice", PASSWORD[:-1]),
-    "not base64": "Basic !!!not-base64!!!",
-    "no colon": "Basic " + _b64(b"alice" + PASSWORD.encode()),
-    "no credentials": "Basic",
-    "other scheme": "Bearer " + _b64(f"alice:{PASSWORD}".encode()),
-    "non-utf8 user": "Basic " + _b64(b"\xffalice:" + PASSWORD.encode()),
-}
-
-
-@pytest.mark.parametrize("header", BAD_AUTHORIZATION.values(), ids=BAD_AUTHORIZATION.keys())
-async def test_bad_credentials_get_401_with_challenge(
-    auth_config: WebConfig, header: str | None
-) -> None:
-    async with serve(auth_config) as url:
-        status, response_headers, body, _ = await fetch(f"{url}/metrics", authorization=header)
-    assert status == 401
-    assert response_headers["WWW-Authenticate"] == CHALLENGE
-    assert body == "Unauthorized\n"
+ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]\n" for i in range(8)
+)
 
 
 @pytest.mark.parametrize(
-    ("open_paths", "expected"),
+    ("text", "problem"),
     [
-        ((), {"/metrics": 401, "/-/healthy": 401, "/-/ready": 401}),
-        (("/-/healthy",), {"/metrics": 401, "/-/healthy": 200, "/-/ready": 401}),
-        (("/-/healthy", "/-/ready"), {"/metrics": 401, "/-/healthy": 200, "/-/ready": 200}),
+        (ALIAS_BOMB, "more than 100,000 YAML nodes"),
+        ("x: &a [*a]\n", "recursive YAML alias"),
     ],
+    ids=["alias-bomb", "recursive-alias"],
 )
-async def test_unauthenticated_paths(
-    auth_config: WebConfig, open_paths: tuple[str, ...], expected: dict[str, int]
+def test_hostile_yaml_is_a_problem_not_a_hang(tmp_path: Path, text: str, problem: str) -> None:
+    """The web config shares the main config's loader and its budgets."""
+    with pytest.raises(WebConfigError, match=problem):
+        load_web_config(write_config(tmp_path, text))
+
+
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero"])
+def test_pem_files_that_are_not_regular_files_are_refused(
+    tls_dir: Path, special: str, tmp_path: Path
 ) -> None:
-    config = WebConfig(users=auth_config.users, unauthenticated_paths=frozenset(open_paths))
-    async with serve(config) as url:
-        statuses = {path: (await fetch(f"{url}{path}"))[0] for path in expected}
-        authorized = {
-            path: (await fetch(f"{url}{path}", authorization=auth_header("alice", PASSWORD)))[0]
-            for path in expected
-        }
-    assert statuses == expected
-    assert authorized == dict.fromkeys(expected, 200)
-
-
-async def test_success_is_cached_but_other_passwords_are_still_checked(
-    auth_config: WebConfig, count_bcrypt: list[threading.Thread]
-) -> None:
-    right, wrong = auth_header("alice", PASSWORD), auth_header("alice", "not-" + PASSWORD)
-    async with serve(auth_config) as url:
-        statuses = [(await fetch(f"{url}/metrics", authorization=h))[0] for h in (right, right)]
-        assert len(count_bcrypt) == 1  # the second scrape came from the cache
-        statuses += [(await fetch(f"{url}/metrics", authorization=h))[0] for h in (wrong, right)]
-    assert statuses == [200, 200, 401, 200]
-    assert len(count_bcrypt) == 2  # only the wrong password paid bcrypt again
-    assert threading.main_thread() not in count_bcrypt  # never on the event loop
-
-
-async def test_unknown_user_costs_a_bcrypt_check_too(
-    auth_config: WebConfig, count_bcrypt: list[threading.Thread]
-) -> None:
-    async with serve(auth_config) as url:
-        for _ in range(2):
-            status, *_ = await fetch(f"{url}/metrics", authorization=auth_header("mallory", "x"))
-            assert status == 401
-    assert len(count_bcrypt) == 2  # failures are never cached
-    assert threading.main_thread() not in count_bcrypt
-
-
-async def test_concurrent_first_scrapes_share_one_bcrypt_check(
-    auth_config: WebConfig, count_bcrypt: list[threading.Thread]
-) -> None:
-    header = auth_header("alice", PASSWORD)
-    async with serve(auth_config) as url, aiohttp.ClientSession() as session:
-
-        async def get() -> int:
-            async with session.get(f"{url}/metrics", headers={"Authorization": header}) as resp:
-                return resp.status
-
-        statuses = await asyncio.gather(*(get() for _ in range(5)))
-    assert statuses == [200] * 5
-    assert len(count_bcrypt) == 1
-
-
-async def test_auth_logs_never_contain_credentials(
-    auth_config: WebConfig, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.DEBUG)
-    async with serve(auth_config) as url:
-        for password in (PASSWORD, "bad-secret-guess"):
-            await fetch(f"{url}/metrics", authorization=auth_header("alice", password))
-    assert "basic auth: invalid credentials" in caplog.text
-    for secret in (PASSWORD, "bad-secret-guess", ALICE_HASH, ALICE_HASH[7:]):
-        assert secret not in caplog.text
+    """A FIFO would hang the read (and the TLS loader); /dev/zero would fill memory."""
+    if special == "fifo":
+        fifo = tmp_path / "cert.fifo"
+        os.mkfifo(fifo)
+        cert = str(fifo)
+    else:
+        cert = special
+    path = write_config(
+        tls_dir,
+        f"tls_server_config:\n  cert_file: {cert}\n  key_file: server.key\n",
+    )
+    with pytest.raises(WebConfigError, match=r"cert_file: cannot read .*is not a regular file"):
+        load_web_config(path)

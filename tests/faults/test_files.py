@@ -135,7 +135,11 @@ async def test_reload_with_a_fifo_secret_file_fails_and_releases_the_lock(
     good = f"{{access_key: {ACCESS_KEY}, secret_key: {SECRET_KEY}}}"
     path = config(tmp_path / "c.yaml", good, sim_url)
     os.mkfifo(tmp_path / "sk")
-    async with exporter_process("--config.file", str(path)) as (url, process, _lines):
+    async with exporter_process("--config.file", str(path), "--web.enable-lifecycle") as (
+        url,
+        process,
+        _lines,
+    ):
         await scrape_when_ready(url)
         timeout = aiohttp.ClientTimeout(total=TIMEOUT)
         async with aiohttp.ClientSession(timeout=timeout) as session:
