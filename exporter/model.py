@@ -1,9 +1,11 @@
 """DLI's Flink job data as frozen dataclasses, and tolerant parsers for the API's JSON.
 
 The parsers accept what the API documents and what it has been seen to send instead (a boolean
-``is_success`` or the string ``"true"``, numbers as strings). A field that is absent or of a type
-that cannot be read stays ``None``: the exporter then publishes no sample for it rather than a
-made-up zero. Only a response whose *shape* is wrong raises :class:`ResponseParseError`.
+``is_success`` or the string ``"true"``, numbers as strings). Every value is read through
+`exporter.values`: a field that is absent, of a type that cannot be read or impossible (negative,
+beyond any real value) stays ``None`` and is noted in the caller's `ValueIssues`; the exporter
+then publishes no sample for it rather than a made-up zero. Only a response whose *shape* is
+wrong raises :class:`ResponseParseError`.
 """
 
 from __future__ import annotations
