@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 
 async def start_wrapped_exporter(
-    wrapper: Path, config: Path, env: Mapping[str, str]
+    wrapper: Path, config: Path, env: Mapping[str, str], extra_args: Sequence[str] = ()
 ) -> asyncio.subprocess.Process:
     """Run ``wrapper`` (which calls ``exporter.cli.main``) on an ephemeral loopback port.
 
@@ -24,6 +24,7 @@ async def start_wrapped_exporter(
         "127.0.0.1:0",
         "--log.format",
         "json",
+        *extra_args,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,

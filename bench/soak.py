@@ -3,10 +3,14 @@
 ``python bench/soak.py --duration 10m`` starts a DLI simulator in this process (two projects,
 lifecycles on), runs the exporter as a separate process against it (through
 ``bench/_soak_exporter.py``, which reports the exporter's asyncio task counts), injects a random
-fault about every second, scrapes ``/metrics`` every half second and samples the exporter's
-RSS, open file descriptors, threads and tasks every five seconds. At the end it prints one table
-and a verdict; the exit code is 1 when anything grew past its tolerance after the warm-up, a
-scrape failed, the exporter logged a traceback or it did not exit cleanly on SIGTERM.
+fault about every second, throws a hostile scraper or config file at the exporter about every
+five seconds (``bench/_attacks.py``: partial connections past the connection limit, bcrypt
+floods, cross-origin reloads, alias bombs, FIFO and ``/dev/zero`` secret files, reloads through
+HTTP and SIGHUP), scrapes ``/metrics`` every half second with basic auth and samples the
+exporter's RSS, open file descriptors, threads and tasks every five seconds (between attacks).
+At the end it prints one table and a verdict; the exit code is 1 when anything grew past its
+tolerance after the warm-up, a scrape failed, an attack was answered wrongly, the exporter
+logged a traceback or it did not exit cleanly on SIGTERM.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from pathlib import Path
 from typing import Final
 
 import aiohttp
+import bcrypt
+from _attacks import ATTACK_KINDS, Attacker, AttackStats, basic_auth
 from _process import start_wrapped_exporter
 
 from exporter.config import parse_duration
@@ -47,6 +53,15 @@ REQUEST_TIMEOUT_SECONDS: Final = 1.0
 FAULT_INTERVAL: Final = 1.0
 FAULT_PROBABILITY: Final = 0.5
 SCRAPE_INTERVAL: Final = 0.5
+#: A hostile scraper or config file every ATTACK_INTERVAL seconds with this probability.
+ATTACK_INTERVAL: Final = 3.0
+ATTACK_PROBABILITY: Final = 0.6
+#: The exporter's web limits during the soak: low, so that the attacks reach them.
+MAX_WEB_CONNECTIONS: Final = 32
+HEADER_TIMEOUT_SECONDS: Final = 2.0
+SOAK_USER: Final = "soak"
+#: Open fds the exporter may have besides its API and web connections (logs, epoll, files).
+OTHER_FDS_ALLOWANCE: Final = 16
 SCRAPE_TIMEOUT: Final = 5.0
 SAMPLE_INTERVAL: Final = 5.0
 START_TIMEOUT: Final = 30.0
@@ -138,6 +153,7 @@ class ScrapeStats:
     """Scrapes of ``/metrics`` and what went wrong with them."""
 
     count: int = 0
+    seconds: list[float] = field(default_factory=list)
     formats: Counter[str] = field(default_factory=Counter)
     failures: Counter[str] = field(default_factory=Counter)
     last_body: str = ""
@@ -153,6 +169,7 @@ class SoakResult:
     samples: list[Sample]
     scrapes: ScrapeStats
     faults: Counter[str]
+    attacks: AttackStats
     logs: LogStats
     exit_code: int | None
     stop_seconds: float
@@ -200,7 +217,7 @@ def take_sample(pid: int, api_port: int, tasks_file: Path, elapsed: float) -> Sa
     return Sample(elapsed, rss_mb, fds, api_connections, threads, tasks, long_lived)
 
 
-def write_config(path: Path, base_url: str, access_key: str, projects: list[str]) -> None:
+def config_text(base_url: str, access_key: str, projects: list[str]) -> str:
     """A config with one target per project; the secret key comes from ``SOAK_SECRET_KEY``."""
     lines = [
         f"poll_interval: {POLL_INTERVAL}",
@@ -219,7 +236,13 @@ def write_config(path: Path, base_url: str, access_key: str, projects: list[str]
             f"      access_key: {access_key}",
             "      secret_key: ${SOAK_SECRET_KEY}",
         ]
-    path.write_text("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
+
+
+def web_config_text(user: str, password: str) -> str:
+    """A web config with one basic-auth user (bcrypt cost 10, as operators would set)."""
+    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()
+    return f"basic_auth_users:\n  {user}: '{hashed}'\n"
 
 
 async def drain_logs(
@@ -280,7 +303,11 @@ def make_fault(kind: str, rng: random.Random) -> Fault:
 
 
 async def scrape(
-    session: aiohttp.ClientSession, url: str, rng: random.Random, stats: ScrapeStats
+    session: aiohttp.ClientSession,
+    url: str,
+    auth: dict[str, str],
+    rng: random.Random,
+    stats: ScrapeStats,
 ) -> None:
     """One scrape, text or OpenMetrics and plain or gzip at random; problems are counted."""
     openmetrics = rng.random() < 0.5
@@ -288,9 +315,11 @@ async def scrape(
     headers = {
         "Accept": OPENMETRICS_ACCEPT if openmetrics else TEXT_ACCEPT,
         "Accept-Encoding": "gzip" if gzip else "identity",
+        **auth,
     }
     stats.count += 1
     stats.formats[f"{'openmetrics' if openmetrics else 'text'}+{'gzip' if gzip else 'plain'}"] += 1
+    started = time.monotonic()
     try:
         timeout = aiohttp.ClientTimeout(total=SCRAPE_TIMEOUT)
         async with session.get(url, headers=headers, timeout=timeout) as response:
@@ -298,6 +327,7 @@ async def scrape(
             problem = _scrape_problem(response, body, openmetrics=openmetrics, gzip=gzip)
     except (aiohttp.ClientError, TimeoutError) as exc:
         problem = type(exc).__name__
+    stats.seconds.append(time.monotonic() - started)
     if problem:
         stats.failures[problem] += 1
     else:
@@ -354,6 +384,9 @@ class Soak:
         # Separate streams, so the faults drawn do not depend on how many scrapes ran.
         self._fault_rng = random.Random(f"faults-{seed}")
         self._scrape_rng = random.Random(f"scrapes-{seed}")
+        self._attack_rng = random.Random(f"attacks-{seed}")
+        self._password = secrets.token_urlsafe(16)
+        self._auth = basic_auth(SOAK_USER, self._password)
         self._access_key = "SOAK" + secrets.token_hex(8).upper()
         self._secret_key = secrets.token_urlsafe(30)
         self._sim = Simulator(
@@ -369,22 +402,45 @@ class Soak:
         self._samples: list[Sample] = []
         self._scrapes = ScrapeStats()
         self._faults: Counter[str] = Counter()
+        self._attacks = AttackStats()
         self._logs = LogStats()
 
     async def run(self) -> SoakResult:
         """Run for the whole duration and return what was measured."""
         async with serve(self._sim) as base_url:
             with tempfile.TemporaryDirectory(prefix="dli-soak-") as tmp:
-                config = Path(tmp) / "config.yaml"
-                write_config(config, base_url, self._access_key, self._projects)
-                process = await self._start_exporter(config, Path(tmp) / "tasks.json")
+                workdir = Path(tmp)
+                config = workdir / "config.yaml"
+                good_config = config_text(base_url, self._access_key, self._projects)
+                config.write_text(good_config)
+                web_config = workdir / "web.yaml"
+                web_config.write_text(web_config_text(SOAK_USER, self._password))
+                process = await self._start_exporter(config, web_config, workdir / "tasks.json")
                 listening: asyncio.Future[str] = asyncio.get_running_loop().create_future()
                 assert process.stderr is not None
                 drain = asyncio.create_task(drain_logs(process.stderr, self._logs, listening))
                 try:
                     address = await asyncio.wait_for(listening, START_TIMEOUT)
                     api_port = int(base_url.rpartition(":")[2])
-                    await self._measure(address, process.pid, api_port, Path(tmp) / "tasks.json")
+
+                    async def count_fds() -> int:
+                        fds, _api = await asyncio.to_thread(read_fds, process.pid, api_port)
+                        return fds
+
+                    attacker = Attacker(
+                        base_url=address,
+                        pid=process.pid,
+                        config_path=config,
+                        good_config=good_config,
+                        user=SOAK_USER,
+                        password=self._password,
+                        max_connections=MAX_WEB_CONNECTIONS,
+                        header_timeout=HEADER_TIMEOUT_SECONDS,
+                        workdir=workdir,
+                        count_fds=count_fds,
+                        stats=self._attacks,
+                    )
+                    await self._measure(attacker, api_port, workdir / "tasks.json")
                 finally:
                     exit_code, stop_seconds = await _stop(process)
                     await asyncio.wait_for(drain, STOP_TIMEOUT)
@@ -395,25 +451,44 @@ class Soak:
             samples=self._samples,
             scrapes=self._scrapes,
             faults=self._faults,
+            attacks=self._attacks,
             logs=self._logs,
             exit_code=exit_code,
             stop_seconds=stop_seconds,
         )
 
-    async def _start_exporter(self, config: Path, tasks_file: Path) -> asyncio.subprocess.Process:
+    async def _start_exporter(
+        self, config: Path, web_config: Path, tasks_file: Path
+    ) -> asyncio.subprocess.Process:
         env = os.environ | {
             "SOAK_SECRET_KEY": self._secret_key,
             "SOAK_TASKS_FILE": str(tasks_file),
         }
-        return await start_wrapped_exporter(WRAPPER, config, env)
+        flags = (
+            f"--web.config.file={web_config}",
+            "--web.enable-lifecycle",
+            f"--web.max-connections={MAX_WEB_CONNECTIONS}",
+            f"--web.header-timeout={HEADER_TIMEOUT_SECONDS:g}s",
+        )
+        return await start_wrapped_exporter(WRAPPER, config, env, flags)
 
-    async def _measure(self, base_url: str, pid: int, api_port: int, tasks_file: Path) -> None:
+    async def _measure(self, attacker: Attacker, api_port: int, tasks_file: Path) -> None:
+        base_url, pid = attacker.base_url, attacker.pid
         started = time.monotonic()
+        # Samples are taken between attacks: an attack's own connections are not a leak.
+        quiet = asyncio.Lock()
 
         async def sample() -> None:
-            elapsed = time.monotonic() - started
-            taken = await asyncio.to_thread(take_sample, pid, api_port, tasks_file, elapsed)
+            async with quiet:
+                elapsed = time.monotonic() - started
+                taken = await asyncio.to_thread(take_sample, pid, api_port, tasks_file, elapsed)
             self._samples.append(taken)
+
+        async def attack() -> None:
+            if self._attack_rng.random() < ATTACK_PROBABILITY:
+                kind = self._attack_rng.choice(ATTACK_KINDS)
+                async with quiet:
+                    await attacker.run(kind, self._attack_rng)
 
         async def inject() -> None:
             if self._fault_rng.random() < FAULT_PROBABILITY:
@@ -423,26 +498,29 @@ class Soak:
 
         await sample()  # the start values, right after "listening"
         async with aiohttp.ClientSession() as session:
-            await wait_ready(session, base_url)
+            await wait_ready(session, base_url, self._auth)
             started = time.monotonic()
             until = started + self.duration
 
             async def scrape_once() -> None:
-                await scrape(session, f"{base_url}/metrics", self._scrape_rng, self._scrapes)
+                await scrape(
+                    session, f"{base_url}/metrics", self._auth, self._scrape_rng, self._scrapes
+                )
 
             await asyncio.gather(
                 repeat(SAMPLE_INTERVAL, until, sample),
                 repeat(FAULT_INTERVAL, until, inject),
+                repeat(ATTACK_INTERVAL, until, attack),
                 repeat(SCRAPE_INTERVAL, until, scrape_once),
             )
             await sample()  # the end values
 
 
-async def wait_ready(session: aiohttp.ClientSession, base_url: str) -> None:
+async def wait_ready(session: aiohttp.ClientSession, base_url: str, auth: dict[str, str]) -> None:
     """Wait until ``/-/ready`` answers 200 (every target polled once), at most `START_TIMEOUT`."""
     async with asyncio.timeout(START_TIMEOUT):
         while True:
-            async with session.get(f"{base_url}/-/ready") as response:
+            async with session.get(f"{base_url}/-/ready", headers=auth) as response:
                 if response.status == 200:
                     return
             await asyncio.sleep(0.1)
@@ -535,6 +613,14 @@ def failures(result: SoakResult) -> list[str]:
     found = []
     if result.scrapes.failures:
         found.append(f"{result.scrapes.failures.total()} failed scrapes")
+    fds_bound = MAX_API_CONNECTIONS + MAX_WEB_CONNECTIONS + OTHER_FDS_ALLOWANCE
+    if result.attacks.peak_fds_under_flood > fds_bound:
+        found.append(
+            f"{result.attacks.peak_fds_under_flood} fds open under partial connections "
+            f"(bound {fds_bound})"
+        )
+    if result.attacks.problems:
+        found.append(f"{len(result.attacks.problems)} attacks answered wrongly")
     if result.logs.tracebacks:
         found.append(f"{result.logs.tracebacks} log lines with a traceback")
     if result.exit_code != 0:
@@ -569,6 +655,29 @@ def resource_table(samples: list[Sample], duration: float) -> list[str]:
     return lines
 
 
+def _latencies(seconds: list[float]) -> str:
+    if not seconds:
+        return "-"
+    ordered = sorted(seconds)
+    p50, p99 = (ordered[min(len(ordered) - 1, int(q * len(ordered)))] for q in (0.5, 0.99))
+    return f"p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, max {ordered[-1] * 1000:.1f} ms"
+
+
+def attack_lines(stats: AttackStats) -> list[str]:
+    """What the hostile scrapers and config files did, and every wrong answer."""
+    statuses = ", ".join(
+        f"{code or 'reset'} {n}" for code, n in sorted(stats.flood_statuses.items())
+    )
+    return [
+        f"attacks: {sum(stats.runs.values())} ({_counts(Counter(stats.runs))})",
+        f"  partial connections closed by the exporter: {stats.half_open_closed}; "
+        f"peak open fds under them: {stats.peak_fds_under_flood}",
+        f"  wrong logins answered: {statuses or 'none'}",
+        f"  slowest reload answer: {stats.slowest_reload_seconds:.2f}s",
+        *(f"  WRONG: {problem}" for problem in stats.problems[:10]),
+    ]
+
+
 def report(result: SoakResult) -> tuple[str, bool]:
     """The table and the verdict line; True when the run passed."""
     scrapes = result.scrapes
@@ -580,7 +689,9 @@ def report(result: SoakResult) -> tuple[str, bool]:
         f"scrapes: {scrapes.count}, failed {scrapes.failures.total()}"
         + (f" ({_counts(scrapes.failures)})" if scrapes.failures else ""),
         f"  by format: {_counts(scrapes.formats)}",
+        f"  seconds: {_latencies(scrapes.seconds)}",
         f"faults injected: {result.faults.total()} ({_counts(result.faults)})",
+        *attack_lines(result.attacks),
     ]
     for operation in sorted({operation for operation, _ in requests}):
         by_code = Counter({code: n for (op, code), n in requests.items() if op == operation})
