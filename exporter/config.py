@@ -830,29 +830,38 @@ def _first(value: Any, default: Any) -> Any:
     return default if value is None else value
 
 
-_DEFAULTS: Final = _Settings(
-    DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT, DEFAULT_CONCURRENCY, DEFAULT_RATE_LIMIT
-)
+def _effective_timeout(settings: _Settings) -> float:
+    """The timeout a target runs with: the one set for it, else ``min(10s, poll_interval)``.
+
+    This is Prometheus' rule for ``scrape_timeout``, so a short interval needs no timeout set.
+    """
+    if settings.timeout is not None:
+        return settings.timeout
+    return min(DEFAULT_TIMEOUT, _first(settings.poll_interval, DEFAULT_POLL_INTERVAL))
 
 
 def _check_timeout(
-    mapping: Mapping[Any, Any], path: str, effective: _Settings, problems: Problems
+    own: _Settings, effective: _Settings, path: str, name: str | None, problems: Problems
 ) -> bool:
-    """Check timeout < poll_interval; report on whichever of the two ``mapping`` sets."""
-    poll, timeout = effective.poll_interval, effective.timeout
-    if poll is None or timeout is None or timeout < poll:
+    """Check that an explicitly set timeout is shorter than the target's poll interval.
+
+    ``own`` is what the target itself sets, ``effective`` that with the top level's settings
+    under it. The problem is reported where the timeout was set (the target, or the top level
+    for an inherited one) and names the target.
+    """
+    timeout = effective.timeout
+    poll = _first(effective.poll_interval, DEFAULT_POLL_INTERVAL)
+    if timeout is None or timeout < poll:
         return True
-    if mapping.get("timeout") is not None:
-        key = _join(path, "timeout")
-    elif mapping.get("poll_interval") is not None:
-        key = _join(path, "poll_interval")
-    else:
-        return False  # inherited: reported where it was set
-    problems.add(
-        key,
+    target = f"target {name!r}" if name else "this target"
+    message = (
         f"timeout ({_format_seconds(timeout)}) must be shorter than "
-        f"poll_interval ({_format_seconds(poll)})",
+        f"poll_interval ({_format_seconds(poll)})"
     )
+    if own.timeout is not None:
+        problems.add(_join(path, "timeout"), f"{message} of {target}")
+    else:
+        problems.add("timeout", f"{message} of {target} ({path}), which inherits this timeout")
     return False
 
 
@@ -877,8 +886,9 @@ def _target(
     if endpoint is None and region is not None:
         endpoint = f"https://dli.{region}.myhuaweicloud.com"
     auth = _auth(mapping.get("auth"), _join(path, "auth"), region, ctx)
-    settings = _Settings.read(mapping, path, problems).over(inherited)
-    timeout_ok = _check_timeout(mapping, path, settings, problems)
+    own = _Settings.read(mapping, path, problems)
+    settings = own.over(inherited)
+    timeout_ok = _check_timeout(own, settings, path, name, problems)
     filters = _filters(mapping.get("filters"), _join(path, "filters"), problems)
     tls = _tls(mapping.get("tls"), _join(path, "tls"), ctx)
     if (
@@ -898,7 +908,7 @@ def _target(
         endpoint=endpoint,
         auth=auth,
         poll_interval=_first(settings.poll_interval, DEFAULT_POLL_INTERVAL),
-        timeout=_first(settings.timeout, DEFAULT_TIMEOUT),
+        timeout=_effective_timeout(settings),
         concurrency=_first(settings.concurrency, DEFAULT_CONCURRENCY),
         rate_limit=_first(settings.rate_limit, DEFAULT_RATE_LIMIT),
         filters=filters,
@@ -951,10 +961,11 @@ def _config(data: Any, ctx: _Context) -> tuple[list[TargetConfig], MetricOptions
         return [], MetricOptions()
     elsewhere = {k: "it belongs under an entry of targets" for k in _TARGET_KEYS}
     _check_keys(data, _TOP_KEYS, "", problems, elsewhere)
+    # Only each target's effective values are checked: a top-level setting that every target
+    # overrides applies to none of them.
     top = _Settings.read(data, "", problems)
-    _check_timeout(data, "", top.over(_DEFAULTS), problems)
     metrics = _metric_options(data.get("metrics"), problems)
-    return _targets(data.get("targets"), top.over(_DEFAULTS), ctx), metrics
+    return _targets(data.get("targets"), top, ctx), metrics
 
 
 def _metric_options(value: Any, problems: Problems) -> MetricOptions:

@@ -401,8 +401,8 @@ BAD: list[tuple[str, str, str, str]] = [
     ("timeout zero", one_target("timeout: 0s\n"), f"{T0}.timeout", "must be greater than 0"),
     (
         "timeout equals poll",
-        one_target("poll_interval: 10s\n"),
-        f"{T0}.poll_interval",
+        one_target("poll_interval: 10s\ntimeout: 10s\n"),
+        f"{T0}.timeout",
         "timeout (10s) must be shorter than poll_interval (10s)",
     ),
     (
@@ -422,12 +422,6 @@ BAD: list[tuple[str, str, str, str]] = [
         one_target("", "poll_interval: 5s\ntimeout: 5s\n"),
         "timeout",
         "must be shorter than poll_interval (5s)",
-    ),
-    (
-        "top poll below default timeout",
-        one_target("", "poll_interval: 5s\n"),
-        "poll_interval",
-        "timeout (10s) must be shorter",
     ),
     ("concurrency zero", one_target("concurrency: 0\n"), f"{T0}.concurrency", "at least 1"),
     ("concurrency bool", one_target("concurrency: on\n"), f"{T0}.concurrency", "not boolean"),
@@ -578,6 +572,84 @@ def test_bad_configs(text: str, key: str, fragment: str) -> None:
     problems = problems_of(text)
     assert [(p.key, fragment in p.message) for p in problems] == [(key, True)], problems
     assert all(p.source == "test.yaml" for p in problems)
+
+
+# --------------------------------------------------------------------------- timeout vs interval
+
+#: (top poll_interval, top timeout, target poll_interval, target timeout); None = not set.
+_TIMING = [
+    (top_poll, top_timeout, poll, timeout)
+    for top_poll in (None, "5s")
+    for top_timeout in (None, "7s")
+    for poll in (None, "3s", "30s")
+    for timeout in (None, "2s", "40s")
+]
+
+
+def _timing_config(top_poll: str | None, top_timeout: str | None, *target: str | None) -> str:
+    poll, timeout = target
+    top = "".join(
+        f"{key}: {value}\n"
+        for key, value in (("poll_interval", top_poll), ("timeout", top_timeout))
+        if value
+    )
+    body = "".join(
+        f"{key}: {value}\n"
+        for key, value in (("poll_interval", poll), ("timeout", timeout))
+        if value
+    )
+    return one_target(body, top)
+
+
+def _seconds(text: str | None) -> float | None:
+    return None if text is None else parse_duration(text)
+
+
+@pytest.mark.parametrize(("top_poll", "top_timeout", "poll", "timeout"), _TIMING)
+def test_timeout_follows_prometheus_scrape_timeout_rule(
+    top_poll: str | None, top_timeout: str | None, poll: str | None, timeout: str | None
+) -> None:
+    """An unset timeout is min(10s, the target's interval); only a set one can be too long."""
+    text = _timing_config(top_poll, top_timeout, poll, timeout)
+    interval = _seconds(poll) or _seconds(top_poll) or 60.0
+    explicit = _seconds(timeout) or _seconds(top_timeout)
+    if explicit is not None and explicit >= interval:
+        where = f"{T0}.timeout" if timeout else "timeout"
+        problems = problems_of(text)
+        assert [p.key for p in problems] == [where], problems
+        assert "of target 't'" in problems[0].message
+        assert f"poll_interval ({interval:g}s)" in problems[0].message
+        return
+    target = parse(text).targets[0]
+    assert target.poll_interval == interval
+    assert target.timeout == (explicit if explicit is not None else min(10.0, interval))
+
+
+def test_a_short_interval_needs_no_timeout() -> None:
+    target = parse(one_target("poll_interval: 5s\n")).targets[0]
+    assert (target.poll_interval, target.timeout) == (5.0, 5.0)
+
+
+def test_top_level_values_that_every_target_overrides_are_not_checked() -> None:
+    text = one_target("timeout: 2s\n", "poll_interval: 3s\ntimeout: 5s\n")
+    target = parse(text).targets[0]
+    assert (target.poll_interval, target.timeout) == (3.0, 2.0)
+
+
+def test_an_inherited_timeout_is_reported_once_per_target_it_is_too_long_for() -> None:
+    text = (
+        "timeout: 8s\ntargets:\n"
+        "  - {name: fast, region: cn-north-4, project_id: p1, poll_interval: 5s}\n"
+        "  - {name: slow, region: cn-north-4, project_id: p2, poll_interval: 30s}\n"
+        "  - {name: faster, region: cn-north-4, project_id: p3, poll_interval: 8s}\n"
+    )
+    problems = problems_of(text)
+    assert [str(p) for p in problems] == [
+        "test.yaml: timeout: timeout (8s) must be shorter than poll_interval (5s) of target "
+        "'fast' (targets[0]), which inherits this timeout",
+        "test.yaml: timeout: timeout (8s) must be shorter than poll_interval (8s) of target "
+        "'faster' (targets[2]), which inherits this timeout",
+    ]
 
 
 def test_all_problems_reported_at_once() -> None:
