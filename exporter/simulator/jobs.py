@@ -1,4 +1,4 @@
-"""Simulated DLI Flink jobs: the mutable record, its JSON as the API sends it, and its lifecycle.
+"""Simulated DLI Flink jobs: the mutable record, its JSON as the API sends it, random population.
 
 Nothing here reads a clock or a global random source: times and random generators come from the
 caller, so a seeded simulation replays exactly.
@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -55,7 +54,8 @@ _IDLE_MIX: Final = (
 #: Share of populated jobs that are running when the caller does not say.
 DEFAULT_RUNNING_FRACTION: Final = 0.65
 _DAY_MS: Final = 86_400_000
-_STATUS_DESC: Final = {
+#: The ``status_desc`` DLI gives a job in some statuses (empty in the others).
+STATUS_DESC: Final = {
     "job_submit_fail": "Failed to submit the job: insufficient resources in the queue.",
     "job_running_exception": (
         "org.apache.flink.runtime.JobException: Recovery is suppressed by "
@@ -63,6 +63,15 @@ _STATUS_DESC: Final = {
     ),
     "job_cancel_fail": "Failed to stop the job: the savepoint timed out.",
     "job_arrearage_stopped": "The job is stopped because the account is in arrears.",
+}
+#: The Flink state execute-graph reports in each status that has a fixed one.
+STOPPED_FLINK_STATE: Final = {
+    "job_running_exception": "FAILED",
+    "job_cancel_success": "CANCELED",
+    "job_finish": "FINISHED",
+    "job_arrearage_stopped": "SUSPENDED",
+    "job_arrearage_recovering": "SUSPENDED",
+    "job_canceling": "CANCELLING",
 }
 
 
@@ -261,7 +270,7 @@ def random_job(
 def _place_in_status(job: SimJob, status: str, now_ms: int, rng: random.Random) -> None:
     """Fill the time and state fields consistently with a job found in ``status``."""
     job.status = status
-    job.status_desc = _STATUS_DESC.get(status, "")
+    job.status_desc = STATUS_DESC.get(status, "")
     ran = status not in ("job_init", "job_submitting", "job_submit_fail")
     if ran:
         job.start_time_ms = rng.randrange(job.create_time_ms, now_ms - 60_000)
@@ -269,10 +278,10 @@ def _place_in_status(job: SimJob, status: str, now_ms: int, rng: random.Random) 
     if status == RUNNING:
         job.flink_state = rng.choices(("RUNNING", "RESTARTING", "CREATED"), (90, 6, 4))[0]
     elif status in LIVE_STATUSES:
-        job.flink_state = _STOPPED_FLINK_STATE.get(status, "RUNNING")
+        job.flink_state = STOPPED_FLINK_STATE.get(status, "RUNNING")
     elif ran:
         job.end_time_ms = rng.randrange(job.start_time_ms, now_ms - 30_000)
-        job.flink_state = _STOPPED_FLINK_STATE.get(status, "RUNNING")
+        job.flink_state = STOPPED_FLINK_STATE.get(status, "RUNNING")
     job.update_time_ms = job.end_time_ms or job.start_time_ms or job.create_time_ms
 
 
@@ -291,155 +300,3 @@ def populate_statuses(rng: random.Random, count: int, running_fraction: float | 
     statuses = [RUNNING] * running + rng.choices(names, weights, k=count - running)
     rng.shuffle(statuses)
     return statuses
-
-
-# --- lifecycle -------------------------------------------------------------------------------
-
-_STOPPED_FLINK_STATE: Final = {
-    "job_running_exception": "FAILED",
-    "job_cancel_success": "CANCELED",
-    "job_finish": "FINISHED",
-    "job_arrearage_stopped": "SUSPENDED",
-    "job_arrearage_recovering": "SUSPENDED",
-    "job_canceling": "CANCELLING",
-}
-
-#: A lifecycle step mutates the job as of ``now_ms`` and returns seconds until its next step.
-_Step = Callable[[SimJob, int, random.Random], float]
-
-
-def step(job: SimJob, now_ms: int, rng: random.Random) -> float:
-    """Move ``job`` one event along its lifecycle; returns seconds until its next event."""
-    handler = _STEPS.get(job.status)
-    if handler is None:  # an unknown status, set by a test: leave it alone
-        return 60.0
-    return handler(job, now_ms, rng)
-
-
-def _set_status(job: SimJob, status: str, now_ms: int, flink_state: str | None = None) -> None:
-    if job.status in LIVE_STATUSES and status not in LIVE_STATUSES and job.start_time_ms > 0:
-        job.end_time_ms = now_ms
-    job.status = status
-    job.status_desc = _STATUS_DESC.get(status, "")
-    job.update_time_ms = now_ms
-    if flink_state is not None:
-        job.flink_state = flink_state
-    elif status in _STOPPED_FLINK_STATE:
-        job.flink_state = _STOPPED_FLINK_STATE[status]
-
-
-def _start(job: SimJob, now_ms: int, rng: random.Random) -> float:
-    """A (re)submitted job comes up: a new Flink job id and start time."""
-    _set_status(job, RUNNING, now_ms, "INITIALIZING")
-    job.start_time_ms = now_ms
-    job.end_time_ms = None
-    job.jid = new_jid(rng)
-    return rng.uniform(2, 6)
-
-
-def _step_init(job: SimJob, now_ms: int, rng: random.Random) -> float:
-    if rng.random() < 0.3:
-        _set_status(job, "job_submitting", now_ms)
-        return rng.uniform(5, 30)
-    return rng.uniform(60, 300)
-
-
-def _step_submitting(job: SimJob, now_ms: int, rng: random.Random) -> float:
-    if rng.random() < 0.12:
-        _set_status(job, "job_submit_fail", now_ms)
-        return rng.uniform(60, 600)
-    return _start(job, now_ms, rng)
-
-
-def _step_running(job: SimJob, now_ms: int, rng: random.Random) -> float:
-    if job.flink_state == "INITIALIZING":
-        job.flink_state = "CREATED"
-        return rng.uniform(2, 6)
-    if job.flink_state == "RESTARTING":
-        if rng.random() < 0.2:
-            _set_status(job, "job_running_exception", now_ms)
-            return rng.uniform(60, 300)
-        job.flink_state = "RUNNING"
-        return rng.uniform(20, 120)
-    if job.flink_state != "RUNNING":  # CREATED, or anything a test set
-        job.flink_state = "RUNNING"
-        return rng.uniform(20, 120)
-    return _running_event(job, now_ms, rng)
-
-
-def _running_event(job: SimJob, now_ms: int, rng: random.Random) -> float:
-    # Per event (every ~70 s) a running job mostly keeps running; it stops for good about once
-    # in 15 events, so about three quarters of a long-lived population runs.
-    roll = rng.random()
-    if roll < 0.08:
-        job.flink_state = "RESTARTING"
-        job.restart_times += 1
-        return rng.uniform(5, 20)
-    if roll < 0.13:
-        _set_status(job, "job_savepointing", now_ms)
-        return rng.uniform(5, 15)
-    if roll < 0.16:
-        _set_status(job, "job_canceling", now_ms)
-        return rng.uniform(3, 10)
-    if roll < 0.175:
-        _set_status(job, "job_finish", now_ms)
-        return rng.uniform(60, 300)
-    if roll < 0.18:
-        _set_status(job, "job_arrearage_stopped", now_ms)
-        return rng.uniform(60, 300)
-    return rng.uniform(20, 120)
-
-
-def _step_savepointing(job: SimJob, now_ms: int, rng: random.Random) -> float:
-    _set_status(job, RUNNING, now_ms, "RUNNING")
-    job.has_savepoint = True
-    return rng.uniform(20, 120)
-
-
-def _step_canceling(job: SimJob, now_ms: int, rng: random.Random) -> float:
-    if rng.random() < 0.1:
-        _set_status(job, "job_cancel_fail", now_ms, "RUNNING")
-        return rng.uniform(10, 60)
-    _set_status(job, "job_cancel_success", now_ms)
-    return rng.uniform(60, 600)
-
-
-def _step_cancel_fail(job: SimJob, now_ms: int, rng: random.Random) -> float:
-    if rng.random() < 0.5:
-        _set_status(job, "job_canceling", now_ms)
-        return rng.uniform(3, 10)
-    _set_status(job, RUNNING, now_ms, "RUNNING")
-    return rng.uniform(20, 120)
-
-
-def _step_arrearage(job: SimJob, now_ms: int, rng: random.Random) -> float:
-    _set_status(job, "job_arrearage_recovering", now_ms)
-    return rng.uniform(10, 60)
-
-
-def _step_stopped(job: SimJob, now_ms: int, rng: random.Random) -> float:
-    """Someone resubmits a stopped job now and then (it keeps its id and restart count)."""
-    if rng.random() < 0.5:
-        _set_status(job, "job_submitting", now_ms)
-        return rng.uniform(5, 30)
-    return rng.uniform(60, 300)
-
-
-def _step_resubmit(job: SimJob, now_ms: int, rng: random.Random) -> float:
-    _set_status(job, "job_submitting", now_ms)
-    return rng.uniform(5, 30)
-
-
-_STEPS: Final[dict[str, _Step]] = {
-    "job_init": _step_init,
-    "job_submitting": _step_submitting,
-    RUNNING: _step_running,
-    "job_savepointing": _step_savepointing,
-    "job_canceling": _step_canceling,
-    "job_cancel_fail": _step_cancel_fail,
-    "job_arrearage_stopped": _step_arrearage,
-    "job_arrearage_recovering": _start,
-    "job_downloading": _step_resubmit,
-    "job_idle": _step_resubmit,
-    **dict.fromkeys(STOPPED_STATUSES, _step_stopped),
-}
