@@ -837,7 +837,8 @@ def _effective_timeout(settings: _Settings) -> float:
     """
     if settings.timeout is not None:
         return settings.timeout
-    return min(DEFAULT_TIMEOUT, _first(settings.poll_interval, DEFAULT_POLL_INTERVAL))
+    poll = DEFAULT_POLL_INTERVAL if settings.poll_interval is None else settings.poll_interval
+    return min(DEFAULT_TIMEOUT, poll)
 
 
 def _check_timeout(
