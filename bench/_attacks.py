@@ -51,6 +51,8 @@ ATTACK_KINDS: Final = (
 )
 #: Seconds to wait for the exporter to answer a reload or close a connection.
 ANSWER_TIMEOUT: Final = 10.0
+#: How long after a burst of partial connections the exporter's fds are counted again.
+SETTLE_SECONDS: Final = 0.5
 FLOOD_ADDRESSES: Final = 8
 FLOOD_PER_ADDRESS: Final = 6
 #: The "status" of a login whose connection was refused (reset) at the connection limit.
@@ -80,7 +82,10 @@ class AttackStats:
     #: Wrong logins answered, by status.
     flood_statuses: dict[int, int] = field(default_factory=dict)
     slowest_reload_seconds: float = 0.0
-    #: The exporter's open fds at the height of a ``half_open`` attack.
+    #: The exporter's open fds right after a ``half_open`` burst was accepted (evicted
+    #: connections are closed on the next turns of its event loop), and `SETTLE_SECONDS` later
+    #: with the attack still holding its connections open.
+    peak_fds_after_burst: int = 0
     peak_fds_under_flood: int = 0
 
 
@@ -132,6 +137,9 @@ class Attacker:
                 reader, writer = await asyncio.open_connection(host, port)
                 writer.write(_PARTIAL_REQUEST)
                 streams.append((reader, writer))
+            burst_fds = await self.count_fds()
+            await asyncio.sleep(SETTLE_SECONDS)
+            self.stats.peak_fds_after_burst = max(self.stats.peak_fds_after_burst, burst_fds)
             self.stats.peak_fds_under_flood = max(
                 self.stats.peak_fds_under_flood, await self.count_fds()
             )

@@ -15,16 +15,17 @@
   once per poll: prometheus_client's ``generate_latest`` over `exporter.collector`'s
   `SnapshotCollector` and the exporter's own registry, then ``gzip.compress`` at its default
   level (what prometheus_client's exposition does), in a worker thread. For comparison only.
-- ``CYCLE_SWITCH_INTERVAL=SECONDS``: `sys.setswitchinterval` (how long a thread may hold the
-  GIL while another waits; Python's default is 0.005), to test how the render thread's GIL
-  holding affects the loop.
+- ``CYCLE_SWITCH_INTERVAL=SECONDS``: the GIL switch interval (how long a thread may hold the
+  GIL while another waits; Python's default is 0.005, the exporter's 0.001), passed to the CLI
+  as ``ProcessTuning(switch_interval=...)`` so that `exporter.runtime.tune_process` applies it
+  instead of its own, to test how the render thread's GIL holding affects the loop.
 - ``CYCLE_PROFILE=PATH``: cProfile the event loop's thread for the whole run and dump the stats
   to ``PATH`` on exit (``python -m pstats PATH``).
 
-The hook is `exporter.cli.create_app`, replaced before the CLI runs by a function that builds the
-real app and then swaps in an instrumented `ExpositionCache` subclass (``Exporter.cache`` is a
-public attribute, and the pollers only start with the app) and adds the probe to the app's
-``cleanup_ctx``. The product's code is unchanged; nothing here ships.
+The instrumentation goes in through the product's explicit hooks (`ExporterHooks`, passed to
+``exporter.cli.main``): ``cache`` builds the probed (or naive) exposition cache, wrapping the
+product's `ExpositionCache` rather than subclassing it, and ``instrument_app`` adds the probe to
+the app's ``cleanup_ctx``. Nothing is patched; nothing here ships.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import os
 import sys
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -49,14 +50,15 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.openmetrics import exposition as openmetrics_exposition
 
 from exporter import cli
-from exporter.collector import SnapshotCollector, build_catalogue
+from exporter.catalogue import build_catalogue
+from exporter.collector import SnapshotCollector
 from exporter.exposition import (
     OPENMETRICS_CONTENT_TYPE,
     TEXT_CONTENT_TYPE,
     ExpositionCache,
     Rendered,
 )
-from exporter.web import EXPORTER, Exporter, create_app
+from exporter.runtime import Exporter, ExporterHooks, ExpositionSource, ProcessTuning
 
 STATUS_FILE_ENV: Final = "CYCLE_STATUS_FILE"
 NAIVE_ENV: Final = "CYCLE_NAIVE"
@@ -213,35 +215,59 @@ class Probe:
         return totals
 
 
-class ProbedCache(ExpositionCache):
-    """The product's cache, telling the probe when data changed and when a render finished."""
+class ProbedCache:
+    """The product's cache, wrapped: tells the probe when data changed and when a render ended."""
 
-    def __init__(self, render: Callable[[bool], Iterable[bytes]], probe: Probe) -> None:
-        super().__init__(render)
+    def __init__(self, cache: ExpositionCache, probe: Probe) -> None:
+        self._cache = cache
         self._probe = probe
+
+    @property
+    def generation(self) -> int:
+        """The product cache's generation."""
+        return self._cache.generation
+
+    def serves_generation(self, generation: int) -> bool:
+        """As the product cache answers."""
+        return self._cache.serves_generation(generation)
 
     def invalidate(self) -> None:
         """Mark the bytes out of date and record the polls that just ended."""
-        super().invalidate()
+        self._cache.invalidate()
         self._probe.note_data_changed()
 
     async def refresh(self) -> None:
         """Render as the product does, timed."""
         generation, started, cpu = self.generation, time.time(), time.process_time()
-        await super().refresh()
+        await self._cache.refresh()
         self._probe.note_render(generation, started, cpu)
 
+    async def get(self, *, openmetrics: bool = False) -> Rendered:
+        """The product cache's bytes."""
+        return await self._cache.get(openmetrics=openmetrics)
 
-class NaiveCache(ProbedCache):
+
+class NaiveCache:
     """Renders through prometheus_client on every scrape (in a thread) and never caches."""
 
     def __init__(self, exporter: Exporter, probe: Probe) -> None:
-        super().__init__(exporter.render, probe)
         self._exporter = exporter
+        self._probe = probe
+        self._generation = 0
+
+    @property
+    def generation(self) -> int:
+        """Bumped by every `invalidate`, as the product's."""
+        return self._generation
 
     def serves_generation(self, generation: int) -> bool:
         """Every generation counts as served: the bytes are made per scrape."""
         return True
+
+    def invalidate(self) -> None:
+        """Record the polls that just ended (nothing is cached to mark out of date)."""
+        self._generation += 1
+        self._probe.note_data_changed()
 
     async def refresh(self) -> None:
         """Nothing is rendered ahead of a scrape."""
@@ -300,48 +326,57 @@ async def _write_status_soon(probe: Probe, path: Path) -> None:
     await asyncio.to_thread(_write_status, path, probe.status())
 
 
-def _instrument(app: web.Application, status_file: Path, *, naive: bool) -> None:
-    exporter = app[EXPORTER]
-    probe = Probe(exporter, naive=naive)
-    gc.callbacks.append(probe.note_gc)
-    exporter.cache = NaiveCache(exporter, probe) if naive else ProbedCache(exporter.render, probe)
+class Instrumentation:
+    """The hooks' shared state: the probe is made with the cache and runs with the app."""
 
-    async def run_probe(_app: web.Application) -> AsyncIterator[None]:
-        tasks = [
-            asyncio.create_task(_watch_loop(probe), name="cycle-loop-watch"),
-            asyncio.create_task(_write_statuses(probe, status_file), name="cycle-status"),
-        ]
-        yield
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await asyncio.to_thread(_write_status, status_file, probe.status())
+    def __init__(self, status_file: Path, *, naive: bool) -> None:
+        self._status_file = status_file
+        self._naive = naive
+        self._probe: Probe | None = None
 
-    app.cleanup_ctx.append(run_probe)
+    def hooks(self) -> ExporterHooks:
+        """The hooks to pass to ``exporter.cli.main``."""
+        return ExporterHooks(cache=self._cache, instrument_app=self._instrument)
+
+    def _cache(self, exporter: Exporter) -> ExpositionSource:
+        probe = self._probe = Probe(exporter, naive=self._naive)
+        gc.callbacks.append(probe.note_gc)
+        if self._naive:
+            return NaiveCache(exporter, probe)
+        return ProbedCache(ExpositionCache(exporter.render), probe)
+
+    def _instrument(self, app: web.Application) -> None:
+        probe, status_file = self._probe, self._status_file
+        assert probe is not None, "the cache hook runs first"
+
+        async def run_probe(_app: web.Application) -> AsyncIterator[None]:
+            tasks = [
+                asyncio.create_task(_watch_loop(probe), name="cycle-loop-watch"),
+                asyncio.create_task(_write_statuses(probe, status_file), name="cycle-status"),
+            ]
+            yield
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.to_thread(_write_status, status_file, probe.status())
+
+        app.cleanup_ctx.append(run_probe)
 
 
 def main() -> int:
-    """Install the instrumentation (when asked to) and run the exporter's command line."""
+    """Run the exporter's command line, instrumented when asked to."""
     status_file = os.environ.get(STATUS_FILE_ENV)
     naive = os.environ.get(NAIVE_ENV) == "1"
-    if status_file:
-
-        def instrumented_app(*args: Any, **kwargs: Any) -> web.Application:
-            app = create_app(*args, **kwargs)
-            _instrument(app, Path(status_file), naive=naive)
-            return app
-
-        cli.create_app = instrumented_app  # type: ignore[attr-defined]  # the bench-only hook
+    hooks = Instrumentation(Path(status_file), naive=naive).hooks() if status_file else None
     switch_interval = os.environ.get(SWITCH_INTERVAL_ENV)
-    if switch_interval:
-        sys.setswitchinterval(float(switch_interval))
+    tuning = ProcessTuning(switch_interval=float(switch_interval) if switch_interval else None)
     profile_path = os.environ.get(PROFILE_ENV)
     if not profile_path:
-        return cli.main(sys.argv[1:])
+        return cli.main(sys.argv[1:], hooks=hooks, tuning=tuning)
     profiler = cProfile.Profile()
     profiler.enable()
     try:
-        return cli.main(sys.argv[1:])
+        return cli.main(sys.argv[1:], hooks=hooks, tuning=tuning)
     finally:
         profiler.disable()
         profiler.dump_stats(profile_path)

@@ -670,8 +670,9 @@ def attack_lines(stats: AttackStats) -> list[str]:
     )
     return [
         f"attacks: {sum(stats.runs.values())} ({_counts(Counter(stats.runs))})",
-        f"  partial connections closed by the exporter: {stats.half_open_closed}; "
-        f"peak open fds under them: {stats.peak_fds_under_flood}",
+        f"  partial connections closed by the exporter: {stats.half_open_closed}; peak open "
+        f"fds under them: {stats.peak_fds_under_flood} ({stats.peak_fds_after_burst} right "
+        "after a burst)",
         f"  wrong logins answered: {statuses or 'none'}",
         f"  slowest reload answer: {stats.slowest_reload_seconds:.2f}s",
         *(f"  WRONG: {problem}" for problem in stats.problems[:10]),

@@ -11,7 +11,6 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import prometheus_client
 from aiohttp import web
 
 from exporter import __version__
@@ -26,9 +25,10 @@ from exporter.listener import (
     connection_cap,
 )
 from exporter.logs import FORMATS, LEVELS, configure_logging
+from exporter.runtime import ConfigLoader, ExporterHooks, ProcessTuning
 from exporter.shard import parse_shard
 from exporter.values import parse_natural
-from exporter.web import EXPORTER, ConfigLoader, create_app
+from exporter.web import EXPORTER, create_app
 from exporter.webconfig import WebConfig, WebConfigError, load_web_config, ssl_context
 
 log = logging.getLogger(__name__)
@@ -39,8 +39,6 @@ EXIT_BAD_INPUT = 2
 DEFAULT_LISTEN_ADDRESS = ":9469"
 #: In-flight scrapes get this long to finish on shutdown; the whole stop stays under 5 s.
 SHUTDOWN_GRACE_SECONDS = 2.0
-#: Seconds between GIL hand-overs between threads (Python's default is 0.005).
-RENDER_SWITCH_INTERVAL = 0.001
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -155,24 +153,26 @@ class Listener:
     limits: ConnectionLimits = field(default_factory=ConnectionLimits)
 
 
-def main(argv: Sequence[str] | None = None, *, early: EarlySignals | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    early: EarlySignals | None = None,
+    hooks: ExporterHooks | None = None,
+    tuning: ProcessTuning | None = None,
+) -> int:
     """Run the exporter; returns the process exit code.
 
     ``early`` holds SIGHUPs caught before the event loop runs (see `exporter.entry`); without
-    it one is installed now.
+    it one is installed now. ``hooks`` instrument the exporter (benchmarks). The process-wide
+    settings of `exporter.runtime.tune_process` are always applied, with ``tuning``'s
+    arguments when given (default: the exporter's switch interval unless already changed).
     """
     if early is None:
         early = EarlySignals()
         early.install()
+    tuning = tuning or ProcessTuning()
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level, args.log_format)
-    # The `_created` series of the request counters carry nothing an operator uses; they
-    # would only add a series per target, operation and code. (A process-wide switch.)
-    prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
-    # The exposition renders in a worker thread; a shorter GIL switch interval keeps the event
-    # loop (scrapes, polls) responsive meanwhile: 10,000 jobs, longest loop stall 113 -> 64 ms,
-    # for ~15% more CPU during the render (bench/README.md).
-    sys.setswitchinterval(RENDER_SWITCH_INTERVAL)
     try:
         listener = _listener(args)
         shard = parse_shard(args.shard)
@@ -181,7 +181,15 @@ def main(argv: Sequence[str] | None = None, *, early: EarlySignals | None = None
         return EXIT_BAD_INPUT
     lifecycle = args.enable_lifecycle
     if args.demo:
-        return asyncio.run(_run_demo(listener, args.demo_scenario, lifecycle, early))
+        demo = _run_demo(
+            listener,
+            args.demo_scenario,
+            enable_lifecycle=lifecycle,
+            early=early,
+            hooks=hooks,
+            tuning=tuning,
+        )
+        return asyncio.run(demo)
     try:
         full = load_config(args.config_file)
     except ConfigError as exc:
@@ -208,7 +216,15 @@ def main(argv: Sequence[str] | None = None, *, early: EarlySignals | None = None
         return shard.select(load_config(args.config_file))
 
     return asyncio.run(
-        serve(config, listener, load_config=reader, enable_lifecycle=lifecycle, early=early)
+        serve(
+            config,
+            listener,
+            load_config=reader,
+            enable_lifecycle=lifecycle,
+            early=early,
+            hooks=hooks,
+            tuning=tuning,
+        )
     )
 
 
@@ -233,14 +249,27 @@ def _listener(args: argparse.Namespace) -> Listener:
 
 
 async def _run_demo(
-    listener: Listener, scenario: str, enable_lifecycle: bool, early: EarlySignals
+    listener: Listener,
+    scenario: str,
+    *,
+    enable_lifecycle: bool,
+    early: EarlySignals,
+    hooks: ExporterHooks | None,
+    tuning: ProcessTuning,
 ) -> int:
     async with demo_config(scenario=scenario) as config:
         log.info(
             "demo mode: polling the built-in DLI simulator",
             extra={"fields": {"targets": ",".join(t.name for t in config.targets)}},
         )
-        return await serve(config, listener, enable_lifecycle=enable_lifecycle, early=early)
+        return await serve(
+            config,
+            listener,
+            enable_lifecycle=enable_lifecycle,
+            early=early,
+            hooks=hooks,
+            tuning=tuning,
+        )
 
 
 async def serve(
@@ -250,16 +279,21 @@ async def serve(
     load_config: ConfigLoader | None = None,
     enable_lifecycle: bool = False,
     early: EarlySignals | None = None,
+    hooks: ExporterHooks | None = None,
+    tuning: ProcessTuning | None = None,
 ) -> int:
     """Serve until SIGINT or SIGTERM, reloading on SIGHUP; returns the exit code.
 
     A SIGHUP recorded by ``early`` before serving began triggers one reload once serving.
+    ``hooks`` and ``tuning`` are passed to `create_app` (no tuning by default: `main` asks).
     """
     app = create_app(
         config,
         load_config=load_config,
         web_config=listener.web_config,
         enable_lifecycle=enable_lifecycle,
+        hooks=hooks,
+        tuning=tuning,
     )
     runner = web.AppRunner(
         app,

@@ -1,4 +1,4 @@
-"""`Poller`: one target's interval loop, turning DLI calls into immutable snapshots."""
+"""`Poller`: one target's interval loop, turning its resources' data into immutable snapshots."""
 
 from __future__ import annotations
 
@@ -6,52 +6,68 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-from exporter.client import DliClient
 from exporter.config import TargetConfig
+from exporter.dli.jobmodel import JobState
+from exporter.dli.jobs import JobsSource
+from exporter.dli.resource import Resource, Source
 from exporter.errors import DliApiError
-from exporter.model import ExecuteGraph, FlinkJob, JobState, Snapshot
+from exporter.snapshot import Snapshot, SourceResult
+
+__all__ = ["DEADLINE_SHARE", "STALE_AFTER_INTERVALS", "OpenedSource", "Poller"]
 
 log = logging.getLogger(__name__)
 
-#: A failed target's last good jobs are kept this many poll intervals, then dropped.
+#: A failed target's (or resource's) last good data is kept this many intervals, then dropped.
 STALE_AFTER_INTERVALS = 3
 #: A poll must end within this share of the interval, so the next one starts on time.
 DEADLINE_SHARE = 0.9
 
 
+@dataclass(frozen=True, slots=True)
+class OpenedSource:
+    """A further resource and its source for this poller's target."""
+
+    resource: Resource[object]
+    source: Source[object]
+
+
 class Poller:
     """Polls one target on its interval and publishes a new `Snapshot` after every poll.
 
-    The loop is single-flight by construction: the next poll starts only after the previous one
-    has finished, and ticks missed while a poll overran are skipped, not queued. Every poll has
-    a deadline (``DEADLINE_SHARE`` of the interval) that bounds its requests and retries;
-    execute-graph calls still unfinished then are abandoned and their jobs published without
-    Flink state.
+    A poll lists the jobs (which decides ``dli_up``), then polls every further resource
+    (`exporter.dli.resource`) concurrently; a failing resource keeps its own error and stale
+    data and changes nothing else. The loop is single-flight by construction: the next poll
+    starts only after the previous one has finished, and ticks missed while a poll overran are
+    skipped, not queued. Every poll has a deadline (``DEADLINE_SHARE`` of the interval) that
+    bounds its requests and retries.
     """
 
     def __init__(
         self,
         target: TargetConfig,
-        client: DliClient,
+        jobs: JobsSource,
         publish: Callable[[Snapshot], None],
         *,
+        sources: Sequence[OpenedSource] = (),
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         initial: Snapshot | None = None,
         on_internal_error: Callable[[], None] | None = None,
     ) -> None:
         self._target = target
-        self._client = client
+        self._jobs = jobs
+        self._sources = tuple(sources)
         self._publish = publish
         self._clock = clock
         self._monotonic = monotonic
         self._snapshot = initial or Snapshot(target=target.name)
         self._on_internal_error = on_internal_error
-        self._graph_failures = 0
-        #: What the current failure is (operation, code, error_code), to log each kind once.
-        self._failure_kind: str | None = None
+        #: What the current failure is (operation, code, error_code), to log each kind once;
+        #: the job list's under "", each further resource's under its name.
+        self._failure_kinds: dict[str, str] = {}
 
     @property
     def snapshot(self) -> Snapshot:
@@ -68,7 +84,8 @@ class Poller:
                 await self.poll_once()
             except Exception as exc:  # the loop is the last boundary: it must outlive any bug
                 try:
-                    self._internal_error("unexpected error in a poll", exc, started)
+                    self._internal_error("unexpected error in a poll", exc)
+                    self._replace(self._failed(started, f"internal error: {type(exc).__name__}"))
                 except Exception:
                     log.exception("could not publish a failed poll", extra=self._fields())
             next_tick += interval
@@ -81,96 +98,119 @@ class Poller:
         """Run one poll and publish its snapshot; never raises except on cancellation."""
         started = self._monotonic()
         deadline = started + DEADLINE_SHARE * self._target.poll_interval
+        jobs: tuple[JobState, ...] | None = None
+        error: str | None = None
         try:
-            jobs = await self._client.list_jobs(deadline=deadline)
+            jobs = await self._jobs.poll(deadline)
         except DliApiError as exc:
-            kind = f"{exc.operation} {exc.code} {exc.error_code or ''}"
-            return self._finish_failed(started, exc.describe(), kind)
+            error = exc.describe()
+            self._note_failure("", f"{exc.operation} {exc.code} {exc.error_code or ''}", error)
         except Exception as exc:  # the poll loop is the boundary: count, log, carry on
-            return self._internal_error("unexpected error while listing jobs", exc, started)
-        states = await self._with_execute_graphs(jobs, deadline)
-        snapshot = Snapshot(
-            target=self._target.name,
-            jobs=states,
-            up=True,
-            polled=True,
-            last_success_time=self._clock(),
-            poll_duration_seconds=self._monotonic() - started,
-        )
+            self._internal_error("unexpected error while listing jobs", exc)
+            error = f"internal error: {type(exc).__name__}"
+            self._note_failure("", error, error)
+        sources = await self._poll_sources(jobs, deadline)
+        if jobs is None:
+            return self._replace(self._failed(started, error or "no jobs", sources))
         if not self._snapshot.up:
-            log.info("target is up", extra=self._fields(jobs=len(states)))
-        return self._replace(snapshot)
-
-    async def _with_execute_graphs(
-        self, jobs: list[FlinkJob], deadline: float
-    ) -> tuple[JobState, ...]:
-        limit = asyncio.Semaphore(self._target.concurrency)
-
-        async def graph_of(job: FlinkJob) -> ExecuteGraph | None:
-            async with limit:
-                try:
-                    return await self._client.execute_graph(job.job_id, deadline=deadline)
-                except DliApiError as exc:
-                    log.debug("execute-graph failed", extra=self._fields(error=exc.describe()))
-                    return None
-                except Exception:  # one job's bug must not fail the poll: count, log, go on
-                    log.exception("unexpected error in execute-graph", extra=self._fields())
-                    if self._on_internal_error is not None:
-                        self._on_internal_error()
-                    return None
-
-        tasks = {job.job_id: asyncio.create_task(graph_of(job)) for job in jobs if job.is_running}
-        try:
-            if tasks:
-                await asyncio.wait(tasks.values(), timeout=max(0.0, deadline - self._monotonic()))
-        finally:
-            # Past the deadline, or this poll itself cancelled (shutdown, reload): no call may
-            # outlive the poll that started it.
-            late = [task for task in tasks.values() if not task.done()]
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
-        graphs = {job_id: task.result() for job_id, task in tasks.items() if not task.cancelled()}
-        self._note_graph_failures(
-            sum(1 for graph in graphs.values() if graph is None) + len(tasks) - len(graphs)
+            log.info("target is up", extra=self._fields(jobs=len(jobs)))
+        self._failure_kinds.pop("", None)
+        return self._replace(
+            Snapshot(
+                target=self._target.name,
+                jobs=jobs,
+                up=True,
+                polled=True,
+                last_success_time=self._clock(),
+                poll_duration_seconds=self._monotonic() - started,
+                sources=sources,
+            )
         )
-        return tuple(JobState(job, graphs.get(job.job_id)) for job in jobs)
 
-    def _note_graph_failures(self, failures: int) -> None:
-        if failures and not self._graph_failures:
-            log.warning("execute-graph calls failing", extra=self._fields(failed_jobs=failures))
-        elif self._graph_failures and not failures:
-            log.info("execute-graph calls recovered", extra=self._fields())
-        self._graph_failures = failures
+    async def _poll_sources(
+        self, jobs: tuple[JobState, ...] | None, deadline: float
+    ) -> dict[str, SourceResult[object]]:
+        if not self._sources:
+            return {}
+        results = await asyncio.gather(
+            *(self._poll_source(opened, jobs, deadline) for opened in self._sources)
+        )
+        names = (opened.resource.name for opened in self._sources)
+        return dict(zip(names, results, strict=True))
 
-    def _internal_error(self, what: str, exc: Exception, started: float) -> Snapshot:
-        """A bug, not an API failure: logged with its traceback, counted, published as failed."""
-        log.error(what, exc_info=exc, extra=self._fields())
+    async def _poll_source(
+        self, opened: OpenedSource, jobs: tuple[JobState, ...] | None, deadline: float
+    ) -> SourceResult[object]:
+        """One resource's result this poll; a failure keeps its recent data and is logged once."""
+        name = opened.resource.name
+        previous = self._snapshot.sources.get(name)
+        if jobs is None and opened.resource.needs_jobs:
+            error = "not polled: the job listing failed"
+            return self._failed_source(previous, error)
+        try:
+            data = await opened.source.poll(jobs, deadline)
+        except DliApiError as exc:
+            error = exc.describe()
+            self._note_failure(name, f"{exc.operation} {exc.code} {exc.error_code or ''}", error)
+            return self._failed_source(previous, error)
+        except Exception as exc:  # a resource's bug must not fail the poll: count, log, go on
+            self._internal_error("unexpected error in a resource's poll", exc, resource=name)
+            error = f"internal error: {type(exc).__name__}"
+            self._note_failure(name, error, error)
+            return self._failed_source(previous, error)
+        if self._failure_kinds.pop(name, None) is not None:
+            log.info("resource recovered", extra=self._fields(resource=name))
+        return SourceResult(data, ok=True, last_success_time=self._clock())
+
+    def _failed_source(
+        self, previous: SourceResult[object] | None, error: str
+    ) -> SourceResult[object]:
+        last_success = previous.last_success_time if previous else None
+        data = previous.data if previous and self._fresh(last_success) else None
+        return SourceResult(data, ok=False, last_success_time=last_success, error=error)
+
+    def _note_failure(self, resource: str, kind: str, error: str) -> None:
+        """Log a failure when it is news: the first one, or one of another kind.
+
+        ``resource`` is "" for the job list (the target is down), else a resource's name.
+        """
+        if self._failure_kinds.get(resource) == kind:
+            return
+        self._failure_kinds[resource] = kind
+        if resource:
+            log.warning("resource is failing", extra=self._fields(resource=resource, error=error))
+        else:
+            log.warning("target is down", extra=self._fields(error=error))
+
+    def _internal_error(self, what: str, exc: Exception, **fields: object) -> None:
+        """A bug, not an API failure: logged with its traceback and counted."""
+        log.error(what, exc_info=exc, extra=self._fields(**fields))
         if self._on_internal_error is not None:
             self._on_internal_error()
-        error = f"internal error: {type(exc).__name__}"
-        return self._finish_failed(started, error, error)
 
-    def _finish_failed(self, started: float, error: str, kind: str) -> Snapshot:
-        """Publish a failed poll; ``kind`` (no request id) decides whether this is news to log."""
-        previous = self._snapshot
-        if previous.up or self._failure_kind != kind:
-            log.warning("target is down", extra=self._fields(error=error))
-        keep = previous.last_success_time is not None and (
-            self._clock() - previous.last_success_time
-            < STALE_AFTER_INTERVALS * self._target.poll_interval
+    def _fresh(self, last_success_time: float | None) -> bool:
+        return last_success_time is not None and (
+            self._clock() - last_success_time < STALE_AFTER_INTERVALS * self._target.poll_interval
         )
-        snapshot = Snapshot(
+
+    def _failed(
+        self,
+        started: float,
+        error: str,
+        sources: dict[str, SourceResult[object]] | None = None,
+    ) -> Snapshot:
+        """A failed poll's snapshot: the last good jobs while they are recent, then none."""
+        previous = self._snapshot
+        return Snapshot(
             target=self._target.name,
-            jobs=previous.jobs if keep else (),
+            jobs=previous.jobs if self._fresh(previous.last_success_time) else (),
             up=False,
             polled=True,
             last_success_time=previous.last_success_time,
             poll_duration_seconds=self._monotonic() - started,
             last_error=error,
+            sources=previous.sources if sources is None else sources,
         )
-        self._failure_kind = kind
-        return self._replace(snapshot)
 
     def _replace(self, snapshot: Snapshot) -> Snapshot:
         self._snapshot = snapshot

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import aiohttp
 
 from exporter.auth import Credentials, RequestObserver
-from exporter.client import DliClient
 from exporter.config import Config, TargetConfig
+from exporter.dli.jobs import JobsApi, JobsSource
+from exporter.dli.registry import RESOURCES
+from exporter.dli.resource import Resource, SourceContext
+from exporter.dli.transport import Transport
 from exporter.exposition import SnapshotStore
 from exporter.http import ssl_setting
-from exporter.model import Snapshot
-from exporter.poller import Poller
+from exporter.poller import OpenedSource, Poller
 from exporter.ratelimit import RateLimiter
+from exporter.snapshot import Snapshot
 from exporter.telemetry import ApiMetrics, ProblemMetrics
 from exporter.values import ValueIssues
 
@@ -49,7 +52,8 @@ class Supervisor:
 
     A target whose settings did not change keeps its poller, state and series across a reload;
     a changed one gets a new poller that carries on from the old one's last snapshot; a removed
-    one is stopped and its series (job and request metrics) vanish.
+    one is stopped and its series (job and request metrics) vanish. ``on_publish`` (optional)
+    observes every snapshot right after it is published (benchmarks, tests).
     """
 
     def __init__(
@@ -60,8 +64,12 @@ class Supervisor:
         credentials: CredentialsFactory,
         on_change: Callable[[], None],
         problem_metrics: ProblemMetrics | None = None,
+        on_publish: Callable[[Snapshot], None] | None = None,
+        resources: Sequence[Resource[object]] = RESOURCES,
     ) -> None:
         self._store = store
+        self._resources = tuple(resources)
+        self._on_publish = on_publish
         self._api_metrics = api_metrics
         self._problem_metrics = problem_metrics
         self._credentials = credentials
@@ -128,23 +136,33 @@ class Supervisor:
                 extra={"fields": {"target": target.name, "endpoint": target.endpoint}},
             )
 
-        client = DliClient(
+        transport = Transport(
             self._session,
             endpoint=target.endpoint,
-            project_id=target.project_id,
             credentials=self._credentials(target, self._session, observe),
             timeout=target.timeout,
-            filters=target.filters,
-            page_concurrency=target.concurrency,
             limiter=RateLimiter(target.rate_limit),
             observe=observe,
             on_values=values_rejected,
             ssl_option=ssl_setting(target.tls),
         )
+        api = JobsApi(
+            transport,
+            project_id=target.project_id,
+            filters=target.filters,
+            page_concurrency=target.concurrency,
+        )
+        context = SourceContext(target, transport)
         poller = Poller(
             target,
-            client,
+            JobsSource(
+                api,
+                target=target.name,
+                concurrency=target.concurrency,
+                on_internal_error=poll_error,
+            ),
             lambda s: self._publish(poller, s),
+            sources=[OpenedSource(r, r.open(context)) for r in self._resources],
             initial=previous,
             on_internal_error=poll_error,
         )
@@ -158,6 +176,8 @@ class Supervisor:
         if running is None or running.poller is not poller:
             return  # a replaced or removed poller finishing its last poll
         self._store.publish(snapshot)
+        if self._on_publish is not None:
+            self._on_publish(snapshot)
         self._on_change()
 
 

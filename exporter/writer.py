@@ -20,8 +20,9 @@ from prometheus_client.openmetrics import exposition as openmetrics_exposition
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from exporter.collector import CATALOGUE, MetricSpec, deduplicated
-from exporter.model import Snapshot
+from exporter.catalogue import CATALOGUE
+from exporter.metricspec import MetricSpec
+from exporter.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ _format_value: Final[Callable[[float], str]] = floatToGoString
 
 
 class ExpositionWriter:
-    """Writes :data:`~exporter.collector.CATALOGUE` (or a variant) for a set of snapshots."""
+    """Writes :data:`~exporter.catalogue.CATALOGUE` (or a variant) for a set of snapshots."""
 
     def __init__(
         self,
@@ -75,8 +76,7 @@ class ExpositionWriter:
         if cached is not None and cached[0] is snapshot:
             return cached[1]
         escape = _Escaper()
-        (unique,) = deduplicated([snapshot])  # only when (re)writing: cached snapshots skip it
-        chunks = tuple(self._family_lines(spec, unique, escape) for spec in self._catalogue)
+        chunks = tuple(self._family_lines(spec, snapshot, escape) for spec in self._catalogue)
         self._chunks[snapshot.target] = (snapshot, chunks)
         return chunks
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
 import aiohttp
 import pytest
 
-from exporter.auth import AkSkCredentials
-from exporter.client import DliClient, RetryPolicy
+from exporter.auth import AkSkCredentials, Credentials
 from exporter.config import AkSkAuth, Filters, TargetConfig
+from exporter.dli.jobs import JobsApi, JobsSource
+from exporter.dli.transport import RetryPolicy, Transport
 from exporter.secret import Secret
 from exporter.simulator import Simulator, serve
 
@@ -50,19 +51,55 @@ def make_target(
 FAST_RETRY = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.01)
 
 
-def make_client(
-    session: aiohttp.ClientSession, target: TargetConfig, **kwargs: object
-) -> DliClient:
-    """A client for ``target`` signing with the test credentials, retrying quickly."""
+def make_api(
+    session: aiohttp.ClientSession,
+    *,
+    endpoint: str,
+    project_id: str,
+    credentials: Credentials,
+    timeout: float,
+    filters: Filters | None = None,
+    page_concurrency: int = 4,
+    **transport: object,
+) -> JobsApi:
+    """The job calls of one project over a `Transport` made with ``transport``'s options."""
+    return JobsApi(
+        Transport(
+            session,
+            endpoint=endpoint,
+            credentials=credentials,
+            timeout=timeout,
+            **transport,  # type: ignore[arg-type]
+        ),
+        project_id=project_id,
+        filters=filters,
+        page_concurrency=page_concurrency,
+    )
+
+
+def make_client(session: aiohttp.ClientSession, target: TargetConfig, **kwargs: object) -> JobsApi:
+    """The job calls for ``target``, signing with the test credentials, retrying quickly."""
     kwargs.setdefault("retry", FAST_RETRY)
-    return DliClient(
+    return make_api(
         session,
         endpoint=target.endpoint,
         project_id=target.project_id,
         credentials=AkSkCredentials(ACCESS_KEY, Secret(SECRET_KEY)),
         timeout=target.timeout,
         filters=target.filters,
-        **kwargs,  # type: ignore[arg-type]
+        **kwargs,
+    )
+
+
+def jobs_of(
+    client: JobsApi, target: TargetConfig, on_internal_error: Callable[[], None] | None = None
+) -> JobsSource:
+    """The job resource of ``target``, polled through ``client``."""
+    return JobsSource(
+        client,
+        target=target.name,
+        concurrency=target.concurrency,
+        on_internal_error=on_internal_error,
     )
 
 

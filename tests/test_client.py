@@ -1,4 +1,4 @@
-"""DliClient against the simulator over real HTTP: paging, filters, errors, observations."""
+"""The job calls over a Transport against the simulator: paging, filters, errors, observations."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ import trustme
 from aiohttp import web
 
 from exporter.auth import AkSkCredentials
-from exporter.client import EXECUTE_GRAPH, LIST_JOBS, PAGE_SIZE, DliClient
 from exporter.config import Filters, TlsClientConfig
+from exporter.dli.api import EXECUTE_GRAPH, LIST_JOBS
+from exporter.dli.jobs import JobsApi
+from exporter.dli.paging import PAGE_SIZE
 from exporter.errors import DliApiError
 from exporter.http import ssl_setting
 from exporter.secret import Secret
@@ -25,6 +27,7 @@ from tests.conftest import (
     FAST_RETRY,
     PROJECT,
     SECRET_KEY,
+    make_api,
     make_client,
     make_target,
 )
@@ -134,7 +137,7 @@ async def test_execute_graph_of_a_stopped_job_is_an_api_error(
 async def test_wrong_secret_key_gives_the_gateway_error(
     simulator: Simulator, sim_url: str, session: aiohttp.ClientSession
 ) -> None:
-    client = DliClient(
+    client = make_api(
         session,
         endpoint=sim_url,
         project_id=PROJECT,
@@ -251,7 +254,7 @@ def codes_seen(seen: list[tuple[str, str]]) -> list[str]:
 
 def observing_client(
     session: aiohttp.ClientSession, url: str, **kwargs: object
-) -> tuple[DliClient, list[tuple[str, str]]]:
+) -> tuple[JobsApi, list[tuple[str, str]]]:
     seen: list[tuple[str, str]] = []
     client = make_client(
         session, make_target("t", url), observe=lambda op, c, _s: seen.append((op, c)), **kwargs
@@ -364,7 +367,7 @@ async def test_a_401_refreshes_the_credentials_once_and_retries(
     job = simulator.add_job(PROJECT)
     credentials = RotatingCredentials()
     seen: list[str] = []
-    client = DliClient(
+    client = make_api(
         session,
         endpoint=sim_url,
         project_id=PROJECT,

@@ -18,23 +18,18 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from exporter.collector import (
-    CATALOGUE,
-    JOB_LABELS,
-    TARGET_LABELS,
-    MetricSpec,
-    SnapshotCollector,
-    render,
-)
-from exporter.model import (
+from exporter.catalogue import CATALOGUE
+from exporter.collector import SnapshotCollector, render
+from exporter.dli.jobmodel import (
     FLINK_STATES,
     JOB_STATUSES,
     ExecuteGraph,
     FlinkJob,
     JobConfig,
     JobState,
-    Snapshot,
 )
+from exporter.metricspec import JOB_LABELS, TARGET_LABELS, MetricSpec
+from exporter.snapshot import Snapshot
 from exporter.telemetry import ApiMetrics, register_build_info
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
@@ -393,15 +388,6 @@ def test_failed_target_keeps_its_previous_jobs() -> None:
 def test_target_not_yet_polled_has_no_series() -> None:
     text = render(golden_snapshots())
     assert [s for s in samples(text) if s[1].get("target") == "fresh"] == []
-
-
-def test_duplicate_job_ids_give_one_series() -> None:
-    first = JobState(FlinkJob(job_id=7, name="first", restart_times=1))
-    again = JobState(FlinkJob(job_id=7, name="second", restart_times=2))
-    snapshot = Snapshot("t", (first, again), up=True, polled=True)
-    text = render([snapshot])
-    assert samples_of(text, "dli_job_restarts_total") == [1.0]
-    assert samples_of(text, "dli_target_jobs") == [1.0]
 
 
 # --- series come and go with the snapshots ---------------------------------------------------

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter.collector import CATALOGUE
-from exporter.model import FLINK_STATES, JOB_STATUSES
+from exporter.catalogue import CATALOGUE
+from exporter.dli.jobmodel import FLINK_STATES, JOB_STATUSES
 from grafana import build_dashboards
 from tests.conftest import promtool_path
 from tests.dashboard_queries import (

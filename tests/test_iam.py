@@ -20,13 +20,12 @@ from exporter.auth import (
     IamTokenCredentials,
     credentials_for,
 )
-from exporter.client import DliClient
 from exporter.config import PasswordAuth
 from exporter.errors import DliApiError, error_from_body
 from exporter.secret import Secret
 from exporter.simulator import Fault, Simulator, serve
 from exporter.simulator.state import RequestRecord
-from tests.conftest import ACCESS_KEY, PROJECT, SECRET_KEY, make_target
+from tests.conftest import ACCESS_KEY, PROJECT, SECRET_KEY, make_api, make_target
 
 USER = "dli-exporter-bot"
 PASSWORD = "iam-pw-do-not-log-7a6b5c4d"
@@ -161,7 +160,7 @@ def assert_no_secrets(*texts: str) -> None:
 async def test_token_is_fetched_once_and_reused(
     session: aiohttp.ClientSession, url: str, iam_sim: Simulator, creds: IamTokenCredentials
 ) -> None:
-    client = DliClient(session, endpoint=url, project_id=PROJECT, credentials=creds, timeout=5)
+    client = make_api(session, endpoint=url, project_id=PROJECT, credentials=creds, timeout=5)
     running = iam_sim.jobs(PROJECT)[0]
     for _ in range(5):
         assert len(await client.list_jobs()) == 2
@@ -250,7 +249,7 @@ async def test_refresh_after_revocation_gets_a_new_token(
     creds: IamTokenCredentials,
     clock: Clock,
 ) -> None:
-    client = DliClient(session, endpoint=url, project_id=PROJECT, credentials=creds, timeout=5)
+    client = make_api(session, endpoint=url, project_id=PROJECT, credentials=creds, timeout=5)
     await client.list_jobs()
     iam_sim.revoke_tokens()
     headers = await creds.authorize("GET", url + JOBS_PATH, {}, b"")
@@ -419,7 +418,7 @@ async def test_password_target_polls_end_to_end(
 
     creds = credentials_for(target, session, observe)
     assert isinstance(creds, IamTokenCredentials)
-    client = DliClient(
+    client = make_api(
         session,
         endpoint=target.endpoint,
         project_id=target.project_id,
@@ -561,7 +560,7 @@ async def test_a_rejected_password_is_counted_once_as_iam_not_as_a_dli_call(
     def observe(operation: str, code: str, seconds: float) -> None:
         observed.append((operation, code, seconds))
 
-    client = DliClient(
+    client = make_api(
         session,
         endpoint=target.endpoint,
         project_id=target.project_id,

@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.model import (
+from exporter.dli.jobmodel import (
     ExecuteGraph,
     JobListPage,
     ResponseParseError,

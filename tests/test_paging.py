@@ -2,7 +2,7 @@
 
 The stand-in here is a plain loopback server (no signature check) whose list answers come from
 an in-memory list of jobs in creation order; tests make its ``total_count`` wrong, or create
-and delete jobs between every page, and check what `DliClient.list_jobs` returns.
+and delete jobs between every page, and check what `JobsApi.list_jobs` returns.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from exporter.client import PAGE_SIZE
+from exporter.dli.paging import PAGE_SIZE
 from exporter.errors import DliApiError
 from tests.conftest import PROJECT, make_client, make_target
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable, Mapping
 
 import aiohttp
@@ -10,20 +11,21 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.auth import AkSkCredentials
-from exporter.client import DliClient
 from exporter.collector import render
 from exporter.config import TargetConfig
 from exporter.exposition import SnapshotStore
-from exporter.model import FlinkJob, Snapshot
 from exporter.poller import STALE_AFTER_INTERVALS, Poller
 from exporter.secret import Secret
 from exporter.simulator import Fault, Simulator, serve
+from exporter.snapshot import Snapshot
 from tests.conftest import (
     ACCESS_KEY,
     FAST_RETRY,
     OTHER_PROJECT,
     PROJECT,
     SECRET_KEY,
+    jobs_of,
+    make_api,
     make_client,
     make_target,
 )
@@ -68,7 +70,35 @@ class FakeClock:
 def make_poller(
     session: aiohttp.ClientSession, target: TargetConfig, store: SnapshotStore, **kwargs: object
 ) -> Poller:
-    return Poller(target, make_client(session, target), store.publish, **kwargs)  # type: ignore[arg-type]
+    jobs = jobs_of(make_client(session, target), target)
+    return Poller(target, jobs, store.publish, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_a_job_listed_twice_gives_one_series(
+    simulator: Simulator, sim_url: str, session: aiohttp.ClientSession
+) -> None:
+    """De-duplication is the client's: the same job id twice in a listing is one job."""
+    twice = {
+        "is_success": True,
+        "job_list": {
+            "total_count": 2,
+            "jobs": [
+                {"job_id": 7, "name": "first", "restart_times": 1},
+                {"job_id": 7, "name": "second", "restart_times": 2},
+            ],
+        },
+    }
+    simulator.inject_fault(Fault(200, body=json.dumps(twice).encode(), operation="list_jobs"))
+    store = SnapshotStore(["t"])
+
+    await make_poller(session, make_target("t", sim_url), store).poll_once()
+
+    found = samples(store)
+    restarts = {
+        labels: v for (name, labels), v in found.items() if name == "dli_job_restarts_total"
+    }
+    assert restarts == {frozenset({("target", "t"), ("job_id", "7"), ("job_name", "first")}): 1.0}
+    assert value(found, "dli_target_jobs") == 1.0
 
 
 async def test_a_poll_publishes_every_job_with_its_flink_state(
@@ -228,20 +258,27 @@ async def test_a_target_that_never_answered_has_no_jobs_and_is_down(
     assert value(samples(store), "dli_last_poll_success_timestamp_seconds") is None
 
 
-class CountingClient(DliClient):
-    """The real client, counting how many listings are in flight at once."""
+class CountingCredentials:
+    """The test credentials, counting (with `observe`) how many list calls are in flight."""
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self) -> None:
+        self._inner = AkSkCredentials(ACCESS_KEY, Secret(SECRET_KEY))
         self.in_flight = 0
         self.most_in_flight = 0
 
-    async def list_jobs(self, *, deadline: float | None = None) -> list[FlinkJob]:
-        self.in_flight += 1
-        self.most_in_flight = max(self.most_in_flight, self.in_flight)
-        try:
-            return await super().list_jobs(deadline=deadline)
-        finally:
+    async def authorize(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes
+    ) -> dict[str, str]:
+        if "execute-graph" not in url:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        return await self._inner.authorize(method, url, headers, body)
+
+    async def refresh(self) -> bool:
+        return False
+
+    def observe(self, operation: str, _code: str, _seconds: float) -> None:
+        if operation == "list_jobs":
             self.in_flight -= 1
 
 
@@ -251,12 +288,14 @@ async def test_the_loop_polls_at_start_and_never_overlaps_polls(
     simulator.add_job(PROJECT, status="job_running")
     simulator.latency = 0.01
     target = make_target("prod", sim_url, poll_interval=0.2)
-    client = CountingClient(
+    counting = CountingCredentials()
+    client = make_api(
         session,
         endpoint=sim_url,
         project_id=PROJECT,
-        credentials=AkSkCredentials(ACCESS_KEY, Secret(SECRET_KEY)),
+        credentials=counting,
         timeout=5.0,
+        observe=counting.observe,
     )
     published: list[Snapshot] = []
     enough = asyncio.Event()
@@ -266,7 +305,7 @@ async def test_the_loop_polls_at_start_and_never_overlaps_polls(
         if len(published) == 4:
             enough.set()
 
-    task = asyncio.create_task(Poller(target, client, publish).run())
+    task = asyncio.create_task(Poller(target, jobs_of(client, target), publish).run())
     async with asyncio.timeout(10):
         await enough.wait()
     task.cancel()
@@ -274,7 +313,7 @@ async def test_the_loop_polls_at_start_and_never_overlaps_polls(
         await task
 
     assert all(snapshot.up for snapshot in published), [s.last_error for s in published]
-    assert client.most_in_flight == 1
+    assert counting.most_in_flight == 1
     lists = [r for r in simulator.request_log if r.operation == "list_jobs"]
     assert len(lists) in (4, 5)  # the fifth may have been in flight when cancelled
 
@@ -291,7 +330,7 @@ async def test_execute_graph_calls_past_the_poll_deadline_are_abandoned(
     client = make_client(session, target, observe=lambda op, code, _s: seen.append((op, code)))
     store = SnapshotStore(["prod"])
 
-    snapshot = await Poller(target, client, store.publish).poll_once()
+    snapshot = await Poller(target, jobs_of(client, target), store.publish).poll_once()
 
     assert snapshot.up
     assert {state.job.job_id for state in snapshot.jobs} == {job.job_id for job in jobs}
@@ -315,7 +354,9 @@ async def test_cancelling_a_poll_cancels_its_execute_graph_calls(
             listed.set()
 
     client = make_client(session, target, observe=observe)
-    poll = asyncio.create_task(Poller(target, client, SnapshotStore(["prod"]).publish).poll_once())
+    poll = asyncio.create_task(
+        Poller(target, jobs_of(client, target), SnapshotStore(["prod"]).publish).poll_once()
+    )
     await listed.wait()
     await asyncio.sleep(0.1)  # let the poll start its execute-graph calls
 
@@ -356,7 +397,7 @@ async def test_no_exception_ends_the_poll_loop(
     running = simulator.add_job(PROJECT, status="job_running", flink_state="RUNNING")
     target = make_target("prod", sim_url, poll_interval=0.05, timeout=0.04)
     credentials = BrokenCredentials(lambda url: "execute-graph" in url)
-    client = DliClient(
+    client = make_api(
         session,
         endpoint=sim_url,
         project_id=PROJECT,
@@ -366,7 +407,12 @@ async def test_no_exception_ends_the_poll_loop(
     )
     published: list[Snapshot] = []
     errors: list[None] = []
-    poller = Poller(target, client, published.append, on_internal_error=lambda: errors.append(None))
+    poller = Poller(
+        target,
+        jobs_of(client, target, on_internal_error=lambda: errors.append(None)),
+        published.append,
+        on_internal_error=lambda: errors.append(None),
+    )
     task = asyncio.create_task(poller.run())
     try:
         async with asyncio.timeout(10):

@@ -9,7 +9,7 @@ from exporter.exposition import SnapshotStore
 from exporter.poller import Poller
 from exporter.ratelimit import RateLimiter
 from exporter.simulator import Simulator
-from tests.conftest import PROJECT, make_client, make_target
+from tests.conftest import PROJECT, jobs_of, make_client, make_target
 
 
 def busiest_second(times: list[float]) -> int:
@@ -32,7 +32,9 @@ async def test_a_poll_never_exceeds_the_rate_by_more_than_one_burst(
     target = make_target("t", sim_url, concurrency=8)
     client = make_client(session, target, limiter=limiter)
 
-    snapshot = await Poller(target, client, SnapshotStore(["t"]).publish).poll_once()
+    snapshot = await Poller(
+        target, jobs_of(client, target), SnapshotStore(["t"]).publish
+    ).poll_once()
 
     assert snapshot.up and len(snapshot.jobs) == 30
     times = [record.time for record in simulator.request_log]

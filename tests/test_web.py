@@ -15,8 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import Config
 from exporter.exposition import accepts_gzip, parse_header_list, wants_openmetrics
-from exporter.model import Snapshot
 from exporter.simulator import Simulator
+from exporter.snapshot import Snapshot
 from exporter.web import EXPORTER, create_app, proxy_configured
 from tests.conftest import OTHER_PROJECT, PROJECT, SECRET_KEY, make_target, promtool_path
 

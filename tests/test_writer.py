@@ -11,18 +11,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.collector import CATALOGUE, build_catalogue, render
+from exporter.catalogue import CATALOGUE, build_catalogue
+from exporter.collector import render
 from exporter.config import MetricOptions
-from exporter.exposition import ExpositionCache
-from exporter.model import (
+from exporter.dli.jobmodel import (
     FLINK_STATES,
     JOB_STATUSES,
     ExecuteGraph,
     FlinkJob,
     JobConfig,
     JobState,
-    Snapshot,
 )
+from exporter.exposition import ExpositionCache
+from exporter.snapshot import Snapshot
 from exporter.writer import ExpositionWriter
 from tests.test_collector import golden_snapshots, promtool_check
 

@@ -27,11 +27,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.auth import Credentials, RequestObserver, credentials_for
 from exporter.config import AkSkAuth, Config, PasswordAuth, TargetConfig
-from exporter.model import Snapshot
+from exporter.runtime import ExporterHooks
 from exporter.secret import Secret
 from exporter.simulator import Simulator, serve
+from exporter.snapshot import Snapshot
 from exporter.supervisor import CredentialsFactory
-from exporter.web import EXPORTER, create_app
+from exporter.web import create_app
 from tests.conftest import ACCESS_KEY, OTHER_PROJECT, PROJECT, SECRET_KEY, make_target
 
 FAULTY: Final = "faulty"
@@ -439,16 +440,16 @@ async def harness(
         faulty_url = await stack.enter_async_context(serve(faulty))
         healthy_url = await stack.enter_async_context(serve(healthy))
         config = _targets(settings, faulty_url, healthy_url)
-        app = create_app(config, credentials=_credentials_factory(credentials_clock, sent))
         published: list[tuple[float, Snapshot]] = []
-        store = app[EXPORTER].store
-        publish = store.publish
 
-        def recording_publish(snapshot: Snapshot) -> None:
+        def record_publish(snapshot: Snapshot) -> None:
             published.append((time.monotonic(), snapshot))
-            publish(snapshot)
 
-        store.publish = recording_publish  # type: ignore[method-assign]
+        app = create_app(
+            config,
+            credentials=_credentials_factory(credentials_clock, sent),
+            hooks=ExporterHooks(on_publish=record_publish),
+        )
         runner = web.AppRunner(app)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)

@@ -6,8 +6,8 @@ import copy
 
 import pytest
 
-from exporter.client import EXECUTE_GRAPH, LIST_JOBS
-from exporter.model import JOB_STATUSES
+from exporter.dli.api import EXECUTE_GRAPH, LIST_JOBS
+from exporter.dli.jobmodel import JOB_STATUSES
 from exporter.simulator import Fault
 from tests.conftest import PROJECT
 from tests.faults.conftest import FAULTY, Harness, Scrape, encode, list_page_body

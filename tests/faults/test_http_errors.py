@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.client import EXECUTE_GRAPH, LIST_JOBS
+from exporter.dli.api import EXECUTE_GRAPH, LIST_JOBS
 from exporter.simulator import Fault
 from tests.conftest import PROJECT
 from tests.faults.conftest import FAULTY, LATE_RETRY, Harness, Scrape

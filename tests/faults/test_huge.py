@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from exporter.client import LIST_JOBS, MAX_BODY_BYTES, PAGE_SIZE
+from exporter.dli.api import LIST_JOBS
+from exporter.dli.jobs import MAX_BODY_BYTES
+from exporter.dli.paging import PAGE_SIZE
 from exporter.simulator import Fault
 from tests.conftest import PROJECT
 from tests.faults.conftest import FAULTY, LATE_RETRY, Harness, Scrape

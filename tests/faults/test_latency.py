@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exporter.client import LIST_JOBS
+from exporter.dli.api import LIST_JOBS
 from tests.faults.conftest import FAULTY, Harness
 
 

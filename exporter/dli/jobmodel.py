@@ -1,4 +1,4 @@
-"""DLI's Flink job data as frozen dataclasses, and tolerant parsers for the API's JSON.
+"""DLI's Flink jobs: the model types, their parsers, and the two calls that read them.
 
 The parsers accept what the API documents and what it has been seen to send instead (a boolean
 ``is_success`` or the string ``"true"``, numbers as strings). Every value is read through
@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from exporter.dli.transport import ResponseParseError
 from exporter.values import MAX_ID, ValueIssues, clean_text, read_bool, read_int, read_str
 
 #: The 14 job statuses documented for "Listing Jobs". Other values are valid, just unknown.
@@ -51,10 +52,6 @@ FLINK_STATES: Final[tuple[str, ...]] = (
 
 #: The DLI status for which execute-graph is meaningful.
 RUNNING_STATUS: Final = "job_running"
-
-
-class ResponseParseError(ValueError):
-    """A DLI response body does not have the documented shape."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,24 +119,6 @@ class JobState:
 
     job: FlinkJob
     graph: ExecuteGraph | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """Everything one target's latest poll learned; replaced whole, never mutated."""
-
-    target: str
-    jobs: tuple[JobState, ...] = ()
-    #: True when the latest poll listed the jobs successfully.
-    up: bool = False
-    #: True once the first poll has finished, successfully or not.
-    polled: bool = False
-    #: Unix time of the latest successful listing (the age of ``jobs``).
-    last_success_time: float | None = None
-    #: Wall time the latest poll took, in seconds.
-    poll_duration_seconds: float | None = None
-    #: A one-line description of why the latest poll failed; never carries secrets.
-    last_error: str | None = None
 
 
 def parse_job_list_page(payload: object, issues: ValueIssues | None = None) -> JobListPage:
