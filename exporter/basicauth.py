@@ -33,7 +33,7 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from exporter.webconfig import WebConfig
+from exporter.config.web import WebConfig
 
 __all__ = [
     "DEFAULT_MAX_PENDING",

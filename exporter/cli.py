@@ -15,6 +15,9 @@ from aiohttp import web
 
 from exporter import __version__
 from exporter.config import Config, ConfigError, load_config, parse_duration
+from exporter.config.problems import WebConfigError
+from exporter.config.servertls import ssl_context
+from exporter.config.web import WebConfig, load_web_config
 from exporter.demo import SCENARIOS, demo_config
 from exporter.entry import EarlySignals
 from exporter.listener import (
@@ -29,7 +32,6 @@ from exporter.runtime import ConfigLoader, ExporterHooks, ProcessTuning
 from exporter.shard import parse_shard
 from exporter.values import parse_natural
 from exporter.web import EXPORTER, create_app
-from exporter.webconfig import WebConfig, WebConfigError, load_web_config, ssl_context
 
 log = logging.getLogger(__name__)
 

@@ -27,6 +27,7 @@ from exporter import __version__
 from exporter.auth import credentials_for
 from exporter.basicauth import basic_auth_middleware
 from exporter.config import Config
+from exporter.config.web import WebConfig
 from exporter.dli.registry import RESOURCES
 from exporter.dli.resource import Resource
 from exporter.exposition import accepts_gzip, wants_openmetrics
@@ -41,7 +42,6 @@ from exporter.runtime import (
 )
 from exporter.snapshot import Snapshot
 from exporter.supervisor import CredentialsFactory
-from exporter.webconfig import WebConfig
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from exporter.basicauth import FAILURE_CACHE_SIZE, REALM, PasswordCheck, basic_auth_middleware
-from exporter.webconfig import WebConfig
+from exporter.config.web import WebConfig
 
 PASSWORD = "wonderland"
 BOB_PASSWORD = "pässwörd ✓"

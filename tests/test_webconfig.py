@@ -20,13 +20,9 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 
 from exporter.basicauth import basic_auth_middleware
-from exporter.webconfig import (
-    TlsConfig,
-    WebConfig,
-    WebConfigError,
-    load_web_config,
-    ssl_context,
-)
+from exporter.config.problems import WebConfigError
+from exporter.config.servertls import TlsConfig, ssl_context
+from exporter.config.web import WebConfig, load_web_config
 
 PASSWORD = "wonderland"
 BOB_PASSWORD = "pässwörd ✓"

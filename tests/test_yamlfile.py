@@ -1,4 +1,4 @@
-"""Tests for exporter.yamlfile: alias bombs, recursive aliases, duplicate keys, messages."""
+"""Tests for exporter.config.loader: alias bombs, recursive aliases, duplicate keys, messages."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from exporter.problems import Problems
-from exporter.yamlfile import INVALID, MAX_DEPTH, MAX_NODES, load_yaml
+from exporter.config.loader import INVALID, MAX_DEPTH, MAX_NODES, load_yaml
+from exporter.config.problems import Problems
 
 #: Generous: only so that a regression (an endless expansion) fails instead of hanging.
 TIMEOUT = 20
@@ -29,8 +29,8 @@ def load_in_subprocess(text: str) -> tuple[bool, list[tuple[str, str]]]:
     code = textwrap.dedent(
         """
         import json, sys
-        from exporter.problems import Problems
-        from exporter.yamlfile import INVALID, load_yaml
+        from exporter.config.problems import Problems
+        from exporter.config.loader import INVALID, load_yaml
         problems = Problems("t.yaml")
         data = load_yaml(sys.stdin.read(), problems)
         print(json.dumps([data is INVALID, [[p.key, p.message] for p in problems.items]]))

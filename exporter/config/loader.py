@@ -1,7 +1,7 @@
-"""One strict, bounded YAML loader for the exporter's config files.
+"""The strict, bounded YAML loader shared by the main config and the web config.
 
 :func:`load_yaml` parses with PyYAML's ``SafeLoader`` into a node graph, then constructs plain
-data, and reports into a :class:`~exporter.problems.Problems` collector instead of raising:
+data, and reports into a :class:`~exporter.config.problems.Problems` collector instead of raising:
 
 - syntax errors by position only (the source snippet PyYAML shows could contain a secret);
 - duplicate mapping keys, with their key path and line (the document is still constructed,
@@ -13,26 +13,34 @@ data, and reports into a :class:`~exporter.problems.Problems` collector instead 
 
 The result is plain ``dict``/``list``/scalar data, walkable recursively: its expanded size and
 depth are bounded. Aliased nodes are constructed once and shared.
+
+:func:`expand_env` then replaces ``${VAR}`` in string scalars (``$${`` for a literal ``${``),
+bounded too: through aliases one reference may be copied many times.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any, Final
 
 import yaml
 from yaml.constructor import ConstructorError
 from yaml.events import AliasEvent, ScalarEvent
 
-from exporter.problems import Problems, index_key, join_key
+from exporter.config.problems import Problems, index_key, join_key
+from exporter.files import format_size
 
 __all__ = [
     "INVALID",
     "MAX_CHARS",
     "MAX_DEPTH",
+    "MAX_EXPANSION",
     "MAX_NODES",
     "MAX_NUMBER_CHARS",
     "Invalid",
     "duplicate_keys",
+    "expand_env",
     "load_yaml",
     "yaml_message",
 ]
@@ -45,6 +53,8 @@ MAX_CHARS: Final = 16 * 1024 * 1024
 MAX_DEPTH: Final = 100
 #: Numbers (``int``, ``float``) written with at most this many characters.
 MAX_NUMBER_CHARS: Final = 100
+#: ``${VAR}`` references may add at most this many characters to a file, in all.
+MAX_EXPANSION: Final = 1024 * 1024
 
 _MERGE_TAG: Final = "tag:yaml.org,2002:merge"
 _TAG_PREFIX: Final = "tag:yaml.org,2002:"
@@ -233,3 +243,70 @@ def load_yaml(
         return INVALID
     finally:
         loader.dispose()
+
+
+_VAR_RE: Final = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\{")
+
+
+class _Expander:
+    """Replaces ``${VAR}`` in every string scalar; the values may add ``limit`` chars in all."""
+
+    def __init__(self, environ: Mapping[str, str], problems: Problems, limit: int) -> None:
+        self._environ = environ
+        self._problems = problems
+        self._limit = limit
+        self._room = limit
+        self._too_much = False
+
+    def data(self, data: Any, key: str) -> Any:
+        if isinstance(data, str):
+            return self.string(data, key)
+        if isinstance(data, dict):
+            return {k: self.data(v, join_key(key, str(k))) for k, v in data.items()}
+        if isinstance(data, list):
+            return [self.data(v, index_key(key, i)) for i, v in enumerate(data)]
+        return data
+
+    def string(self, text: str, key: str) -> str | Invalid:
+        """``text`` expanded, or ``INVALID`` once a problem with it was reported."""
+        ok = True
+
+        def replace(match: re.Match[str]) -> str:
+            nonlocal ok
+            if match.group(0) == "$${":
+                return "${"
+            name = match.group(1)
+            value = None if name is None else self._environ.get(name)
+            if name is None:
+                self._problems.add(
+                    key, "invalid ${...} reference: use ${NAME}, or $${ for a literal ${"
+                )
+            elif value is None:
+                self._problems.add(key, f"environment variable {name} is not set")
+            elif len(value) > self._room:
+                if not self._too_much:  # once: the rest of the file is as suspect
+                    self._problems.add(
+                        key,
+                        f"${{VAR}} values would add more than {format_size(self._limit)}"
+                        " of text to the file",
+                    )
+                    self._too_much = True
+            else:
+                self._room -= len(value)
+                return value
+            ok = False
+            return ""
+
+        result = _VAR_RE.sub(replace, text)
+        return result if ok else INVALID
+
+
+def expand_env(
+    data: Any, environ: Mapping[str, str], problems: Problems, *, limit: int = MAX_EXPANSION
+) -> Any:
+    """``data`` with ``${VAR}`` replaced in every string scalar (not in keys, not again in values).
+
+    An unset variable or a bad reference is reported and its string becomes :data:`INVALID`;
+    the values may add at most ``limit`` characters in all (counting every alias copy).
+    """
+    return _Expander(environ, problems, limit).data(data, "")
