@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from exporter.dli.paging import PAGE_SIZE
+from exporter.dli.paging import PAGE_SIZE, PAGE_STEP
 
 MODES: Final = ("cached", "naive")
 #: The wrapper's pseudo result code for the summed duration of an operation's calls.
@@ -28,8 +28,11 @@ RUNNING_FRACTION: Final = 1 / 3
 
 
 def list_pages(jobs: int) -> int:
-    """List calls for ``jobs`` jobs: full pages, and at least one."""
-    return max(1, math.ceil(jobs / PAGE_SIZE))
+    """List calls for ``jobs`` jobs: pages `PAGE_STEP` apart (neighbours overlap by one job)
+    until the first one that is not full, as the client pages."""
+    if jobs < PAGE_SIZE:
+        return 1
+    return (jobs - PAGE_SIZE) // PAGE_STEP + 2
 
 
 def api_bound(jobs: int, running: int, concurrency: int, latency: float) -> float:

@@ -16,12 +16,15 @@ aiohttp's protocol sees it:
 
 TLS is started per connection (``loop.start_tls``) after the connection is counted, so a
 handshake that never finishes holds a slot and is bounded by the header timeout like any other.
+
+This module owns the site, the limit, eviction, accept() failures and the metrics; the
+per-connection part (states, timers, TLS, the 503) is `exporter.connection`, which this module
+imports and which imports nothing from it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
 import errno
 import logging
 import resource
@@ -32,6 +35,8 @@ from typing import Any, Final
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from exporter.connection import Connection
 
 __all__ = [
     "DEFAULT_HEADER_TIMEOUT",
@@ -55,11 +60,6 @@ KEEPALIVE_TIMEOUT: Final = 75.0
 DEFAULT_QUIET_PERIOD: Final = 10.0
 #: ``accept()`` errors that mean "out of descriptors or memory"; asyncio retries after 1 s.
 _RESOURCE_ERRNOS: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
-_REFUSED: Final = (
-    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
-    b"Content-Length: 25\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
-    b"Too many connections open"
-)
 CLOSE_REASONS: Final = ("limit", "evicted", "header_timeout", "write_timeout")
 
 
@@ -119,15 +119,11 @@ class ListenerMetrics:
         )
 
 
-class _State(enum.Enum):
-    HANDSHAKE = "handshake"  # TLS handshake in progress
-    HEADERS = "headers"  # waiting for (the rest of) a request's headers
-    BUSY = "busy"  # headers received, no response written yet
-    RESPONDED = "responded"  # a response was written; idle once its bytes have left
-
-
 class _Guard:
-    """Counts the site's connections, applies the limit, and reports accept() failures."""
+    """Counts the site's connections, applies the limit, and reports accept() failures.
+
+    It is the `Admission` that every `Connection` it creates reports to.
+    """
 
     def __init__(
         self,
@@ -142,7 +138,7 @@ class _Guard:
         self.metrics = metrics
         self.ssl_context = ssl_context
         #: Open connections in the order they were accepted (a dict as an ordered set).
-        self.connections: dict[_Connection, None] = {}
+        self.connections: dict[Connection, None] = {}
         self.handshakes: set[asyncio.Task[None]] = set()
         self._quiet_period = quiet_period
         #: Failed accept() calls in the current episode (0: none going on).
@@ -150,9 +146,17 @@ class _Guard:
         self._last_failure = 0.0
         self._episode_timer: asyncio.TimerHandle | None = None
 
-    def __call__(self) -> _Connection:
+    @property
+    def header_timeout(self) -> float:
+        return self.limits.header_timeout
+
+    @property
+    def write_timeout(self) -> float:
+        return self.limits.write_timeout
+
+    def __call__(self) -> Connection:
         """The protocol factory given to ``loop.create_server``: one wrapper per connection."""
-        return _Connection(self)
+        return Connection(self)
 
     def close(self) -> None:
         """Stop the accept-failure episode timer (the site stopped)."""
@@ -195,22 +199,25 @@ class _Guard:
         )
         self._accept_failures = 0
 
-    def admit(self, connection: _Connection) -> bool:
+    def admit(self, connection: Connection) -> bool:
         """Count a new connection, evicting a waiting or idle one at the limit if it can."""
         if len(self.connections) >= self.limits.max_connections:
             victim = _pick_victim(self.connections)
             if victim is None:
-                self.metrics.closed.labels("limit").inc()
+                self.count_closed("limit")
                 return False
             victim.abort("evicted")
         self.connections[connection] = None
         self.metrics.open.set(len(self.connections))
         return True
 
-    def release(self, connection: _Connection) -> None:
+    def release(self, connection: Connection) -> None:
         if connection in self.connections:
             del self.connections[connection]
             self.metrics.open.set(len(self.connections))
+
+    def count_closed(self, reason: str) -> None:
+        self.metrics.closed.labels(reason).inc()
 
     def exception_handler(
         self, previous: Callable[[asyncio.AbstractEventLoop, dict[str, Any]], object] | None
@@ -234,10 +241,10 @@ class _Guard:
         return handle
 
 
-def _pick_victim(connections: Iterable[_Connection]) -> _Connection | None:
+def _pick_victim(connections: Iterable[Connection]) -> Connection | None:
     """The connection waiting longest for headers, else the one idle longest, else None."""
-    waiting: _Connection | None = None
-    idle: _Connection | None = None
+    waiting: Connection | None = None
+    idle: Connection | None = None
     for connection in connections:
         if connection.waiting_for_headers():
             if waiting is None or connection.since < waiting.since:
@@ -245,246 +252,6 @@ def _pick_victim(connections: Iterable[_Connection]) -> _Connection | None:
         elif connection.idle() and (idle is None or connection.since < idle.since):
             idle = connection
     return waiting or idle
-
-
-class _Connection(asyncio.Protocol):
-    """One accepted connection: aiohttp's protocol inside, the limits around it."""
-
-    def __init__(self, guard: _Guard) -> None:
-        self._guard = guard
-        self._loop = asyncio.get_running_loop()
-        self._inner: asyncio.Protocol | None = None
-        self._raw: asyncio.Transport | None = None
-        self._transport: _WatchedTransport | None = None
-        self._state = _State.HEADERS
-        #: Loop time the current state began (orders eviction).
-        self.since = self._loop.time()
-        self._tail = b""
-        #: Plaintext the TLS layer delivered before aiohttp's protocol was started.
-        self._early: list[bytes] = []
-        self._header_timer: asyncio.TimerHandle | None = None
-        self._write_timer: asyncio.TimerHandle | None = None
-        self._done = False
-
-    # -- asyncio.Protocol, called by the socket transport (or the TLS layer) --------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        raw = transport
-        assert isinstance(raw, asyncio.Transport)
-        self._raw = raw
-        if not self._guard.admit(self):
-            self._done = True
-            if self._guard.ssl_context is None:
-                raw.write(_REFUSED)
-                raw.close()
-            else:
-                raw.abort()
-            return
-        self._arm_header_timer()
-        if self._guard.ssl_context is None:
-            self._start_inner(raw)
-            return
-        self._state = _State.HANDSHAKE
-        raw.pause_reading()  # start_tls takes over reading
-        task = self._loop.create_task(self._handshake(raw, self._guard.ssl_context))
-        self._guard.handshakes.add(task)
-        task.add_done_callback(self._guard.handshakes.discard)
-
-    def data_received(self, data: bytes) -> None:
-        if self._inner is None:
-            if not self._done:  # the handshake just finished; _handshake() delivers it
-                self._early.append(data)
-            return
-        if self._state is _State.RESPONDED:  # the next keep-alive request begins
-            self._enter(_State.HEADERS)
-            self._arm_header_timer()
-        if self._state is _State.HEADERS:
-            seen = self._tail + data
-            if b"\r\n\r\n" in seen or b"\n\n" in seen:
-                self._enter(_State.BUSY)
-                self._cancel_header_timer()
-                self._tail = b""
-            else:
-                self._tail = seen[-3:]
-        self._inner.data_received(data)
-
-    def eof_received(self) -> bool | None:
-        return self._inner.eof_received() if self._inner is not None else None
-
-    def pause_writing(self) -> None:
-        if self._write_timer is None:
-            self._write_timer = self._loop.call_later(
-                self._guard.limits.write_timeout, self.abort, "write_timeout"
-            )
-        if self._inner is not None:
-            self._inner.pause_writing()
-
-    def resume_writing(self) -> None:
-        if self._write_timer is not None:
-            self._write_timer.cancel()
-            self._write_timer = None
-        if self._inner is not None:
-            self._inner.resume_writing()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._finish()
-        inner, self._inner = self._inner, None
-        if inner is not None:
-            inner.connection_lost(exc)
-
-    # -- the guard's view -----------------------------------------------------------------
-
-    def waiting_for_headers(self) -> bool:
-        return self._state in (_State.HANDSHAKE, _State.HEADERS)
-
-    def idle(self) -> bool:
-        """A response went out whole and no new request has begun."""
-        return (
-            self._state is _State.RESPONDED
-            and self._transport is not None
-            and self._transport.get_write_buffer_size() == 0
-        )
-
-    def abort(self, reason: str) -> None:
-        """Close the connection at once, counting why."""
-        if self._done:
-            return
-        self._guard.metrics.closed.labels(reason).inc()
-        log.debug("closing a connection", extra={"fields": {"reason": reason}})
-        self._finish()
-        if self._raw is not None:
-            self._raw.abort()
-
-    def wrote(self) -> None:
-        """aiohttp wrote (part of) a response."""
-        if self._state in (_State.HEADERS, _State.BUSY):
-            self._enter(_State.RESPONDED)
-            self._cancel_header_timer()
-
-    # -- internals ------------------------------------------------------------------------
-
-    async def _handshake(self, raw: asyncio.Transport, context: ssl.SSLContext) -> None:
-        try:
-            transport = await self._loop.start_tls(
-                raw,
-                self,
-                context,
-                server_side=True,
-                ssl_handshake_timeout=self._guard.limits.header_timeout,
-            )
-        except asyncio.CancelledError:
-            self._finish()
-            raw.abort()
-            raise
-        except Exception as exc:  # any failed handshake just ends the connection
-            log.debug("TLS handshake failed", extra={"fields": {"error": repr(exc)}})
-            self._finish()
-            raw.abort()
-            return
-        if transport is None or self._done:
-            self._finish()
-            raw.abort()
-            return
-        self._enter(_State.HEADERS)
-        self._start_inner(transport)
-        early, self._early = self._early, []
-        for data in early:
-            self.data_received(data)
-
-    def _start_inner(self, transport: asyncio.Transport) -> None:
-        inner = self._guard.protocol_factory()
-        assert isinstance(inner, asyncio.Protocol)
-        self._inner = inner
-        self._transport = _WatchedTransport(transport, self)
-        inner.connection_made(self._transport)
-
-    def _enter(self, state: _State) -> None:
-        self._state = state
-        self.since = self._loop.time()
-
-    def _arm_header_timer(self) -> None:
-        self._cancel_header_timer()
-        self._header_timer = self._loop.call_later(
-            self._guard.limits.header_timeout, self._header_timeout
-        )
-
-    def _cancel_header_timer(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
-
-    def _header_timeout(self) -> None:
-        self._header_timer = None
-        if self.waiting_for_headers():
-            self.abort("header_timeout")
-
-    def _finish(self) -> None:
-        """Stop counting this connection and its timers (idempotent)."""
-        self._done = True
-        self._cancel_header_timer()
-        if self._write_timer is not None:
-            self._write_timer.cancel()
-            self._write_timer = None
-        self._guard.release(self)
-
-
-class _WatchedTransport(asyncio.Transport):
-    """The transport aiohttp gets: the real one, telling the connection when a response starts."""
-
-    def __init__(self, transport: asyncio.Transport, connection: _Connection) -> None:
-        super().__init__()
-        self._transport = transport
-        self._connection = connection
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        self._connection.wrote()
-        self._transport.write(data)
-
-    def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview]) -> None:
-        self._connection.wrote()
-        self._transport.writelines(list_of_data)
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return self._transport.get_extra_info(name, default)
-
-    def is_closing(self) -> bool:
-        return self._transport.is_closing()
-
-    def close(self) -> None:
-        self._transport.close()
-
-    def abort(self) -> None:
-        self._transport.abort()
-
-    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        raise NotImplementedError("the guarded connection's protocol cannot be replaced")
-
-    def get_protocol(self) -> asyncio.BaseProtocol:
-        return self._connection
-
-    def is_reading(self) -> bool:
-        return self._transport.is_reading()
-
-    def pause_reading(self) -> None:
-        self._transport.pause_reading()
-
-    def resume_reading(self) -> None:
-        self._transport.resume_reading()
-
-    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        self._transport.set_write_buffer_limits(high, low)
-
-    def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size()
-
-    def get_write_buffer_limits(self) -> tuple[int, int]:
-        return self._transport.get_write_buffer_limits()
-
-    def write_eof(self) -> None:
-        self._transport.write_eof()
-
-    def can_write_eof(self) -> bool:
-        return self._transport.can_write_eof()
 
 
 class GuardedSite(web.BaseSite):
