@@ -42,6 +42,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final
 
@@ -313,17 +314,21 @@ def _write_status(path: Path, status: dict[str, Any]) -> None:
     partial.replace(path)
 
 
-async def _write_statuses(probe: Probe, path: Path) -> None:
+async def _write_statuses(probe: Probe, path: Path, executor: ThreadPoolExecutor) -> None:
     while True:
-        await _write_status_soon(probe, path)
+        await _write_status_soon(probe, path, executor)
 
 
-async def _write_status_soon(probe: Probe, path: Path) -> None:
+async def _write_status_soon(probe: Probe, path: Path, executor: ThreadPoolExecutor) -> None:
+    """Write the status after the next change (or `WRITE_INTERVAL`), on the probe's own thread:
+    in naive mode the default executor is full of renders, and the bench must not wait on them.
+    """
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(probe.changed.wait(), WRITE_INTERVAL)
     probe.changed.clear()
-    probe.note_rss(await asyncio.to_thread(_rss_mb))
-    await asyncio.to_thread(_write_status, path, probe.status())
+    loop = asyncio.get_running_loop()
+    probe.note_rss(await loop.run_in_executor(executor, _rss_mb))
+    await loop.run_in_executor(executor, _write_status, path, probe.status())
 
 
 class Instrumentation:
@@ -350,15 +355,20 @@ class Instrumentation:
         assert probe is not None, "the cache hook runs first"
 
         async def run_probe(_app: web.Application) -> AsyncIterator[None]:
+            executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cycle-status")
             tasks = [
                 asyncio.create_task(_watch_loop(probe), name="cycle-loop-watch"),
-                asyncio.create_task(_write_statuses(probe, status_file), name="cycle-status"),
+                asyncio.create_task(
+                    _write_statuses(probe, status_file, executor), name="cycle-status"
+                ),
             ]
             yield
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await asyncio.to_thread(_write_status, status_file, probe.status())
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(executor, _write_status, status_file, probe.status())
+            executor.shutdown()
 
         app.cleanup_ctx.append(run_probe)
 

@@ -14,6 +14,13 @@ from typing import Final, Protocol
 import aiohttp
 
 from exporter.config import AkSkAuth, PasswordAuth, TargetConfig
+from exporter.dli.api import (
+    AUTH_TOKEN_HEADER,
+    IAM_TOKEN,
+    IAM_TOKEN_PATH,
+    IAM_TOKEN_QUERY,
+    SUBJECT_TOKEN_HEADER,
+)
 from exporter.errors import DliApiError, error_from_body
 from exporter.http import SslSetting, send, ssl_setting
 from exporter.secret import Secret
@@ -23,9 +30,7 @@ from exporter.values import loads_json
 log = logging.getLogger(__name__)
 
 #: The ``operation`` IAM token requests are observed and reported as.
-IAM_TOKEN: Final = "iam_token"  # noqa: S105 - an operation name
 #: The header DLI reads the IAM token from.
-AUTH_TOKEN_HEADER: Final = "X-Auth-Token"  # noqa: S105 - a header name
 #: Renew when less than this share of the token's lifetime remains, or ``REFRESH_MARGIN_MAX``
 #: seconds, whichever is smaller.
 REFRESH_FRACTION: Final = 0.1
@@ -40,8 +45,7 @@ REJECTED_BACKOFF: Final = 300.0
 REJECTED_BACKOFF_MAX: Final = 3600.0
 
 # ``nocatalog`` leaves the (large) service catalogue out of the response.
-_TOKEN_PATH: Final = "/v3/auth/tokens?nocatalog=true"  # noqa: S105 - a path
-_SUBJECT_TOKEN_HEADER: Final = "X-Subject-Token"  # noqa: S105 - a header name
+_TOKEN_PATH: Final = f"{IAM_TOKEN_PATH}?{IAM_TOKEN_QUERY}"
 _REJECTED_STATUSES: Final = frozenset({400, 401, 403})
 _MAX_TOKEN_BODY: Final = 4 * 1024 * 1024
 
@@ -334,7 +338,7 @@ def _parse_token(
         return DliApiError(IAM_TOKEN, "error", message, status=status, request_id=request_id)
 
     if not subject:
-        raise unusable(f"no {_SUBJECT_TOKEN_HEADER} header")
+        raise unusable(f"no {SUBJECT_TOKEN_HEADER} header")
     try:
         payload = loads_json(body)
     except ValueError:

@@ -16,10 +16,8 @@ from aiohttp import web
 from exporter import __version__
 from exporter.config import Config, ConfigError, load_config, parse_duration
 from exporter.config.problems import WebConfigError
-from exporter.config.servertls import ssl_context
-from exporter.config.web import WebConfig, load_web_config
+from exporter.config.web import WebConfig, load_web_config, ssl_context
 from exporter.demo import SCENARIOS, demo_config
-from exporter.entry import EarlySignals
 from exporter.listener import (
     DEFAULT_MAX_CONNECTIONS,
     KEEPALIVE_TIMEOUT,
@@ -30,6 +28,7 @@ from exporter.listener import (
 from exporter.logs import FORMATS, LEVELS, configure_logging
 from exporter.runtime import ConfigLoader, ExporterHooks, ProcessTuning
 from exporter.shard import parse_shard
+from exporter.signals import EarlySignals
 from exporter.values import parse_natural
 from exporter.web import EXPORTER, create_app
 

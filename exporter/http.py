@@ -18,6 +18,7 @@ import aiohttp
 from yarl import URL
 
 from exporter.config import TlsClientConfig
+from exporter.dli.api import REQUEST_ID_HEADER, SUBJECT_TOKEN_HEADER
 from exporter.errors import DliApiError, describe_client_error
 from exporter.values import header_token, parse_retry_after
 
@@ -78,7 +79,7 @@ async def send(
             allow_redirects=False,
             ssl=ssl_option,
         ) as resp:
-            request_id = header_token(resp.headers.get("X-Request-Id"))
+            request_id = header_token(resp.headers.get(REQUEST_ID_HEADER))
             if 300 <= resp.status < 400:
                 raise DliApiError(
                     operation,
@@ -94,7 +95,7 @@ async def send(
                 content,
                 request_id,
                 parse_retry_after(resp.headers.get("Retry-After")),
-                resp.headers.get("X-Subject-Token"),
+                resp.headers.get(SUBJECT_TOKEN_HEADER),
             )
     except TimeoutError as exc:
         raise DliApiError(operation, "timeout", f"no response within {budget:g}s") from exc

@@ -25,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.cli import Listener, serve
 from exporter.config import Config, ConfigError, ConfigProblem, load_config
-from exporter.entry import EarlySignals
+from exporter.signals import EarlySignals
 from exporter.simulator import Simulator
 from exporter.web import EXPORTER, create_app
 from tests.conftest import ACCESS_KEY, OTHER_PROJECT, PROJECT, SECRET_KEY, make_target

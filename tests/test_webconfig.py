@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives import serialization
 
 from exporter.basicauth import basic_auth_middleware
 from exporter.config.problems import WebConfigError
-from exporter.config.servertls import TlsConfig, ssl_context
-from exporter.config.web import WebConfig, load_web_config
+from exporter.config.servertls import TlsConfig
+from exporter.config.web import WebConfig, load_web_config, ssl_context
 
 PASSWORD = "wonderland"
 BOB_PASSWORD = "pässwörd ✓"

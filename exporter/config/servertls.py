@@ -11,14 +11,9 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
-from exporter.config.problems import Problems, WebConfigError
-
-if TYPE_CHECKING:
-    from exporter.config.web import WebConfig
-
-__all__ = ["TLS_VERSIONS", "TlsConfig", "load_error", "server_context", "ssl_context"]
+__all__ = ["TLS_VERSIONS", "TlsConfig", "load_error", "server_context"]
 
 #: Names accepted by ``min_version`` / ``max_version``, as exporter-toolkit spells them.
 TLS_VERSIONS: Final = MappingProxyType(
@@ -66,18 +61,3 @@ def load_error(exc: OSError) -> str:
     if isinstance(exc, ssl.SSLError):
         return f"cannot load the key with cert_file: {exc.reason or exc.library or 'TLS error'}"
     return f"cannot load the key with cert_file: {exc.strerror or type(exc).__name__}"
-
-
-def ssl_context(config: WebConfig) -> ssl.SSLContext | None:
-    """A server-side SSL context for ``config.tls`` (``None`` without TLS); reloads the files.
-
-    Raises :class:`WebConfigError` if the files changed into something unusable since loading.
-    """
-    if config.tls is None:
-        return None
-    try:
-        return server_context(config.tls)
-    except OSError as exc:  # ssl.SSLError included
-        problems = Problems(config.source)
-        problems.add("tls_server_config.key_file", load_error(exc))
-        raise WebConfigError(problems.items) from None

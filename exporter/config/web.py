@@ -61,6 +61,7 @@ __all__ = [
     "OPTIONAL_AUTH_PATHS",
     "WebConfig",
     "load_web_config",
+    "ssl_context",
 ]
 
 #: The only paths ``unauthenticated_paths`` may list.
@@ -325,3 +326,18 @@ class WebFile(Section):
         tls = None if self.tls_server_config is None else self.tls_server_config.build()
         paths = frozenset(self.unauthenticated_paths)
         return WebConfig(tls, self.basic_auth_users, paths, source)
+
+
+def ssl_context(config: WebConfig) -> ssl.SSLContext | None:
+    """A server-side SSL context for ``config.tls`` (``None`` without TLS); reloads the files.
+
+    Raises :class:`WebConfigError` if the files changed into something unusable since loading.
+    """
+    if config.tls is None:
+        return None
+    try:
+        return server_context(config.tls)
+    except OSError as exc:  # ssl.SSLError included
+        problems = Problems(config.source)
+        problems.add("tls_server_config.key_file", load_error(exc))
+        raise WebConfigError(problems.items) from None

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Final, Generic, TypeVar
 
+from exporter.dli.api import MAX_PAGE_SIZE
 from exporter.errors import DliApiError
 
 __all__ = ["MAX_PAGES", "MAX_REPAIRS", "PAGE_SIZE", "PAGE_STEP", "Page", "Pager"]
@@ -24,8 +25,8 @@ log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
-#: The list APIs' largest page.
-PAGE_SIZE: Final = 100
+#: Pages are as large as the list APIs allow.
+PAGE_SIZE: Final = MAX_PAGE_SIZE
 #: Pages are fetched this far apart, so neighbours overlap by one item (see `_Listing`).
 PAGE_STEP: Final = PAGE_SIZE - 1
 #: Re-fetches one listing may make to close gaps before it gives up (see `Pager._repair`).

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.auth import IAM_TOKEN, MIN_REFETCH_INTERVAL
-from exporter.dli.api import EXECUTE_GRAPH, LIST_JOBS
+from exporter.auth import MIN_REFETCH_INTERVAL
+from exporter.dli.api import EXECUTE_GRAPH, IAM_TOKEN, LIST_JOBS
 from tests.faults.conftest import FAULTY, FaultSettings, Harness, Scrape
 
 SKEW = 3600.0

@@ -13,8 +13,7 @@ from dataclasses import replace
 import pytest
 from aiohttp import web
 
-from exporter.auth import IAM_TOKEN
-from exporter.dli.api import EXECUTE_GRAPH, LIST_JOBS
+from exporter.dli.api import EXECUTE_GRAPH, IAM_TOKEN, LIST_JOBS
 from exporter.simulator import Fault
 from tests.conftest import PROJECT
 from tests.faults.conftest import (
