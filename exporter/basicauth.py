@@ -40,6 +40,7 @@ __all__ = [
     "DEFAULT_MAX_PENDING_PER_CLIENT",
     "FAILURE_CACHE_SIZE",
     "REALM",
+    "BasicAuth",
     "basic_auth_middleware",
 ]
 
@@ -73,27 +74,71 @@ def basic_auth_middleware(
     max_pending_per_client: int = DEFAULT_MAX_PENDING_PER_CLIENT,
     checkpw: PasswordCheck = bcrypt.checkpw,
 ) -> Middleware | None:
-    """An aiohttp middleware requiring basic auth for ``config.users``; ``None`` without users.
-
-    Missing, malformed or wrong credentials get 401 with a ``Basic`` challenge; too many checks
-    in flight get 429. Paths in ``config.unauthenticated_paths`` are served without
-    credentials. ``registry`` receives ``dli_exporter_http_auth_checks_total`` and
-    ``dli_exporter_http_auth_checks_in_flight``.
-    """
+    """The middleware of a fixed ``BasicAuth(config, ...)``; ``None`` without users."""
     if not config.users:
         return None
-    checker = _PasswordChecker(
-        config.users,
-        metrics=AuthMetrics(registry),
+    auth = BasicAuth(
+        config,
+        registry=registry,
         max_pending=max_pending,
         max_pending_per_client=max_pending_per_client,
         checkpw=checkpw,
     )
-    open_paths = config.unauthenticated_paths
+    return auth.middleware
+
+
+class BasicAuth:
+    """Basic auth for ``config.users``, replaceable by :meth:`update` (a reload).
+
+    Missing, malformed or wrong credentials get 401 with a ``Basic`` challenge; too many checks
+    in flight get 429. Paths in ``config.unauthenticated_paths`` are served without
+    credentials; without users every request passes. ``registry`` receives
+    ``dli_exporter_http_auth_checks_total`` and ``dli_exporter_http_auth_checks_in_flight``
+    once there are users.
+    """
+
+    def __init__(
+        self,
+        config: WebConfig,
+        *,
+        registry: CollectorRegistry | None = None,
+        max_pending: int = DEFAULT_MAX_PENDING,
+        max_pending_per_client: int = DEFAULT_MAX_PENDING_PER_CLIENT,
+        checkpw: PasswordCheck = bcrypt.checkpw,
+    ) -> None:
+        self._registry = registry
+        self._limits = (max_pending, max_pending_per_client)
+        self._checkpw = checkpw
+        self._checker: _PasswordChecker | None = None
+        self._config = WebConfig()
+        self.update(config)
+
+    def update(self, config: WebConfig) -> None:
+        """Use ``config``'s users and paths from the next request on.
+
+        A removed user's (or changed hash's) cached login goes at once; failures are forgotten.
+        """
+        self._config = config
+        if not config.users:
+            if self._checker is not None:
+                self._checker.update({})
+            return
+        if self._checker is None:
+            self._checker = _PasswordChecker(
+                config.users,
+                metrics=AuthMetrics(self._registry),
+                max_pending=self._limits[0],
+                max_pending_per_client=self._limits[1],
+                checkpw=self._checkpw,
+            )
+        else:
+            self._checker.update(config.users)
 
     @web.middleware
-    async def basic_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in open_paths:
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """The aiohttp middleware."""
+        config, checker = self._config, self._checker
+        if not config.users or checker is None or request.path in config.unauthenticated_paths:
             return await handler(request)
         headers = request.headers.getall(hdrs.AUTHORIZATION, [])
         credentials = _basic_credentials(headers[0]) if len(headers) == 1 else None
@@ -110,8 +155,6 @@ def basic_auth_middleware(
             log.debug("basic auth: invalid credentials", extra=_fields(request))
             return _unauthorized()
         return await handler(request)
-
-    return basic_auth
 
 
 class AuthMetrics:
@@ -193,6 +236,18 @@ class _PasswordChecker:
         self._per_client: Tally[str] = Tally()
         self._bcrypt_lock = asyncio.Lock()
 
+    def update(self, users: Mapping[str, bytes]) -> None:
+        """Check against ``users`` from now on, forgetting what no longer applies."""
+        old, self._users = self._users, users
+        if users:
+            self._dummy_hash = _dummy_hash(users.values())
+        self._verified = {
+            user: digest
+            for user, digest in self._verified.items()
+            if user in users and users[user] == old.get(user)
+        }
+        self._failed.clear()
+
     async def check(self, user: str, password: bytes, *, client: str) -> Verdict:
         """Whether ``password`` is ``user``'s, or that too many checks are in flight."""
         hashed = self._users.get(user)
@@ -242,7 +297,7 @@ class _PasswordChecker:
             matches = await asyncio.to_thread(_checkpw, self._checkpw, password, hashed)
         ok = matches and known
         self._checks.labels("success" if ok else "failure").inc()
-        if ok:
+        if ok and self._users.get(user) == hashed:  # not removed or changed meanwhile
             self._verified[user] = digest
         else:
             self._failed[digest] = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import sys
@@ -14,9 +15,10 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from exporter import __version__
+from exporter.auth import describe_credentials
 from exporter.config import Config, ConfigError, load_config, parse_duration
 from exporter.config.problems import WebConfigError
-from exporter.config.web import WebConfig, load_web_config, ssl_context
+from exporter.config.web import WebSettings, load_web_settings
 from exporter.demo import SCENARIOS, demo_config
 from exporter.listener import (
     DEFAULT_MAX_CONNECTIONS,
@@ -25,6 +27,7 @@ from exporter.listener import (
     GuardedSite,
     connection_cap,
 )
+from exporter.liveweb import LiveWebConfig
 from exporter.logs import FORMATS, LEVELS, configure_logging
 from exporter.runtime import ConfigLoader, ExporterHooks, ProcessTuning
 from exporter.shard import parse_shard
@@ -67,8 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--web.config.file",
         dest="web_config_file",
         default=None,
-        help="exporter-toolkit style web config: TLS (tls_server_config) and basic auth "
-        "(basic_auth_users with bcrypt hashes)",
+        help="exporter-toolkit style web config: TLS (tls_server_config, client certificates) "
+        "and basic auth (basic_auth_users with bcrypt hashes); re-read on every reload",
     )
     parser.add_argument(
         "--web.enable-lifecycle",
@@ -146,12 +149,13 @@ def parse_header_timeout(text: str) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Listener:
-    """Where and how `/metrics` is served."""
+    """Where and how `/metrics` is served; ``web_config_file`` is re-read on reload."""
 
     host: str | None
     port: int
-    web_config: WebConfig = field(default_factory=WebConfig)
+    web: WebSettings = field(default_factory=WebSettings)
     limits: ConnectionLimits = field(default_factory=ConnectionLimits)
+    web_config_file: str | None = None
 
 
 def main(
@@ -200,6 +204,8 @@ def main(
     if args.config_check:
         mine = f", {len(config.targets)} on shard {args.shard}" if shard.count > 1 else ""
         print(f"{args.config_file}: OK ({len(full.targets)} targets{mine})")
+        for target in config.targets:
+            print(f"  {target.name}: credentials from {describe_credentials(target)}")
         return EXIT_OK
     if shard.count > 1:
         log.info(
@@ -246,7 +252,8 @@ def _listener(args: argparse.Namespace) -> Listener:
         )
     if args.web_config_file is None:
         return Listener(host, port, limits=limits)
-    return Listener(host, port, load_web_config(args.web_config_file), limits)
+    web = load_web_settings(args.web_config_file)
+    return Listener(host, port, web, limits, args.web_config_file)
 
 
 async def _run_demo(
@@ -288,10 +295,14 @@ async def serve(
     A SIGHUP recorded by ``early`` before serving began triggers one reload once serving.
     ``hooks`` and ``tuning`` are passed to `create_app` (no tuning by default: `main` asks).
     """
+    path = listener.web_config_file
+    live = LiveWebConfig(
+        listener.web, functools.partial(load_web_settings, path) if path is not None else None
+    )
     app = create_app(
         config,
         load_config=load_config,
-        web_config=listener.web_config,
+        web_config_live=live,
         enable_lifecycle=enable_lifecycle,
         hooks=hooks,
         tuning=tuning,
@@ -305,7 +316,7 @@ async def serve(
     )
     await runner.setup()
     try:
-        tls = ssl_context(listener.web_config)
+        tls = live.settings.tls
         site = GuardedSite(
             runner,
             listener.host,
@@ -314,6 +325,7 @@ async def serve(
             registry=app[EXPORTER].registry,
             ssl_context=tls,
         )
+        live.subscribe(lambda settings: site.set_ssl_context(settings.tls))
         try:
             await site.start()
         except OSError as exc:

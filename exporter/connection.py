@@ -10,8 +10,9 @@ protocol and tracks where the connection is in a request:
 - a connection refused at the limit gets a 503 and is closed (TLS ones are just closed).
 
 TLS is started here (``loop.start_tls``) after the connection is counted, so a handshake that
-never finishes holds a slot and is bounded by the header timeout like any other. This module
-knows nothing of the limit, eviction or metrics; it reports to its `Admission`.
+never finishes holds a slot and is bounded by the header timeout like any other. The context
+is the admission's at accept time: a reload that swaps it applies to later connections only.
+This module knows nothing of the limit, eviction or metrics; it reports to its `Admission`.
 """
 
 from __future__ import annotations
@@ -94,21 +95,23 @@ class Connection(asyncio.Protocol):
         raw = transport
         assert isinstance(raw, asyncio.Transport)
         self._raw = raw
+        # Read once: a reload may swap the context; this connection keeps the one it got.
+        context = self._admission.ssl_context
         if not self._admission.admit(self):
             self._done = True
-            if self._admission.ssl_context is None:
+            if context is None:
                 raw.write(_REFUSED)
                 raw.close()
             else:
                 raw.abort()
             return
         self._arm_header_timer()
-        if self._admission.ssl_context is None:
+        if context is None:
             self._start_inner(raw)
             return
         self._state = _State.HANDSHAKE
         raw.pause_reading()  # start_tls takes over reading
-        task = self._loop.create_task(self._handshake(raw, self._admission.ssl_context))
+        task = self._loop.create_task(self._handshake(raw, context))
         self._admission.handshakes.add(task)
         task.add_done_callback(self._admission.handshakes.discard)
 

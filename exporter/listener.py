@@ -15,7 +15,8 @@ aiohttp's protocol sees it:
   and counted; an episode ends after ``quiet_period`` seconds without such a failure.
 
 TLS is started per connection (``loop.start_tls``) after the connection is counted, so a
-handshake that never finishes holds a slot and is bounded by the header timeout like any other.
+handshake that never finishes holds a slot and is bounded by the header timeout like any other,
+and a new context (`GuardedSite.set_ssl_context`, on reload) applies to the next connection.
 
 This module owns the site, the limit, eviction, accept() failures and the metrics; the
 per-connection part (states, timers, TLS, the 503) is `exporter.connection`, which this module
@@ -290,6 +291,16 @@ class GuardedSite(web.BaseSite):
         host = self._host or "0.0.0.0"
         host = f"[{host}]" if ":" in host else host
         return f"{scheme}://{host}:{self._port}"
+
+    def set_ssl_context(self, context: ssl.SSLContext | None) -> None:
+        """Use ``context`` for connections accepted from now on (open ones keep theirs).
+
+        TLS cannot be turned on or off this way: the site's scheme is fixed when it is made.
+        """
+        if (context is None) != (self._tls is None):
+            raise ValueError("a reload cannot turn TLS on or off")
+        self._tls = context
+        self._guard.ssl_context = context
 
     @property
     def open_connections(self) -> int:

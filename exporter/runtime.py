@@ -26,9 +26,12 @@ from prometheus_client.openmetrics import exposition as openmetrics_exposition
 from exporter import __version__
 from exporter.catalogue import build_catalogue
 from exporter.config import Config, ConfigError
+from exporter.config.problems import WebConfigError
+from exporter.config.web import WebSettings
 from exporter.dli.registry import RESOURCES
 from exporter.dli.resource import Resource
 from exporter.exposition import ExpositionCache, Rendered, SnapshotStore
+from exporter.liveweb import LiveWebConfig
 from exporter.snapshot import Snapshot
 from exporter.supervisor import ConfigChange, CredentialsFactory, Supervisor
 from exporter.telemetry import ApiMetrics, ProblemMetrics, ReloadMetrics, register_build_info
@@ -151,9 +154,12 @@ class Exporter:
         reload_timeout: float = DEFAULT_RELOAD_TIMEOUT,
         hooks: ExporterHooks | None = None,
         resources: tuple[Resource[object], ...] = RESOURCES,
+        web: LiveWebConfig | None = None,
     ) -> None:
         hooks = hooks or ExporterHooks()
         self.config = config
+        #: The web config, reloaded together with ``config`` (all or nothing).
+        self.web = web
         #: What every target polls after its job list (`exporter.dli.registry.RESOURCES`).
         self.resources = resources
         #: The exporter's own metrics; the job and target families come from the writer.
@@ -217,15 +223,17 @@ class Exporter:
         )
 
     async def reload(self) -> ConfigChange:
-        """Re-read the config and apply it; on any failure keep the running config.
+        """Re-read the config and the web config and apply both; on any failure keep both.
 
-        Raises :class:`ReloadError` for every failure: a :class:`ConfigError`, a read that does
-        not finish within the reload timeout, or any other exception (logged with traceback).
+        Raises :class:`ReloadError` for every failure: a :class:`ConfigError` or
+        :class:`WebConfigError` (both files' problems are reported), a read that does not
+        finish within the reload timeout, or any other exception (logged with traceback).
         """
         async with self._reload_lock:
+            read = functools.partial(_read_both, self._load_config, self.web)
             try:
-                config = await _call_in_thread(self._load_config, self._reload_timeout)
-            except ConfigError as exc:
+                config, web = await _call_in_thread(read, self._reload_timeout)
+            except _Invalid as exc:
                 error = self._failed_reload(str(exc))
             except _Hung:
                 error = self._failed_reload(
@@ -235,31 +243,35 @@ class Exporter:
                 error = self._failed_reload(_describe("reading", exc), exc)
             else:
                 try:
-                    change = self._apply(config)
+                    change = self._apply(config, web)
                 except Exception as exc:
                     error = self._failed_reload(_describe("applying", exc), exc)
                 else:
                     self.reload_metrics.record(successful=True, now=time.time())
                     await self._reexpose()
-                    log.info(
-                        "config reloaded",
-                        extra={
-                            "fields": {
-                                "added": ",".join(change.added),
-                                "changed": ",".join(change.changed),
-                                "removed": ",".join(change.removed),
-                            }
-                        },
-                    )
+                    fields = {
+                        "added": ",".join(change.added),
+                        "changed": ",".join(change.changed),
+                        "removed": ",".join(change.removed),
+                    }
+                    if web is not None:
+                        fields["web_config"] = web.config.source
+                    log.info("config reloaded", extra={"fields": fields})
                     return change
             await self._reexpose()
             raise error
 
-    def _apply(self, config: Config) -> ConfigChange:
+    def _apply(self, config: Config, web: WebSettings | None) -> ConfigChange:
         writer = self.writer
         if config.metrics != self.config.metrics:
             writer = self._writer(config)
-        change = self.supervisor.apply(config)
+        previous = self.web.switch(web) if self.web is not None and web is not None else None
+        try:
+            change = self.supervisor.apply(config)
+        except BaseException:
+            if self.web is not None and previous is not None:
+                self.web.switch(previous)  # all or nothing: the two never disagree
+            raise
         self.writer = writer
         self.config = config
         return change
@@ -300,6 +312,30 @@ class Exporter:
         self._background.discard(task)
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.error("background task failed", exc_info=exc)
+
+
+class _Invalid(Exception):
+    """The config, the web config or both are invalid; ``str()`` lists every problem."""
+
+
+def _read_both(
+    load_config: ConfigLoader, web: LiveWebConfig | None
+) -> tuple[Config, WebSettings | None]:
+    """Both files afresh (blocking), or :class:`_Invalid` with the problems of both."""
+    problems: list[str] = []
+    config: Config | None = None
+    settings: WebSettings | None = None
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        problems.append(str(exc))
+    try:
+        settings = web.read() if web is not None else None
+    except WebConfigError as exc:
+        problems.append(str(exc))
+    if problems or config is None:
+        raise _Invalid("\n".join(problems))
+    return config, settings
 
 
 class _Hung(Exception):

@@ -24,13 +24,14 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 
 from exporter import __version__
-from exporter.auth import credentials_for
-from exporter.basicauth import basic_auth_middleware
+from exporter.auth import credentials_for, describe_credentials
+from exporter.basicauth import BasicAuth
 from exporter.config import Config
-from exporter.config.web import WebConfig
+from exporter.config.web import WebConfig, WebSettings
 from exporter.dli.registry import RESOURCES
 from exporter.dli.resource import Resource
 from exporter.exposition import accepts_gzip, wants_openmetrics
+from exporter.liveweb import LiveWebConfig
 from exporter.runtime import (
     DEFAULT_RELOAD_TIMEOUT,
     ConfigLoader,
@@ -61,11 +62,13 @@ def create_app(
     hooks: ExporterHooks | None = None,
     tuning: ProcessTuning | None = None,
     resources: tuple[Resource[object], ...] = RESOURCES,
+    web_config_live: LiveWebConfig | None = None,
 ) -> web.Application:
     """Build the exporter's web app; its pollers start and stop with the app.
 
     ``load_config`` re-reads the configuration on reload (SIGHUP, ``POST /-/reload``); without
-    it a reload re-applies ``config``. ``web_config`` adds basic auth (TLS is the listener's).
+    it a reload re-applies ``config``. ``web_config`` adds basic auth (TLS is the listener's);
+    ``web_config_live`` instead is a web config that reloads re-read with ``config`` (the CLI's).
     ``enable_lifecycle`` enables ``/-/reload`` over HTTP (403 otherwise, as in Prometheus);
     ``reload_timeout`` bounds each reload's config read. ``hooks`` instrument the exporter and
     the app (see `ExporterHooks`). ``tuning`` applies `tune_process` first, as the CLI does;
@@ -75,6 +78,9 @@ def create_app(
     if tuning is not None:
         tune_process(switch_interval=tuning.switch_interval)
     hooks = hooks or ExporterHooks()
+    live = web_config_live
+    if live is None and web_config is not None:
+        live = LiveWebConfig(WebSettings(web_config))
     exporter = Exporter(
         config,
         load_config=load_config or (lambda: config),
@@ -82,11 +88,13 @@ def create_app(
         reload_timeout=reload_timeout,
         hooks=hooks,
         resources=resources,
+        web=live,
     )
     middlewares: list[Middleware] = [_errors]
-    auth = basic_auth_middleware(web_config, registry=exporter.registry) if web_config else None
-    if auth is not None:
-        middlewares.append(auth)
+    if live is not None:
+        auth = BasicAuth(live.settings.config, registry=exporter.registry)
+        live.subscribe(lambda settings: auth.update(settings.config))
+        middlewares.append(auth.middleware)
     app = web.Application(middlewares=middlewares)
     app[EXPORTER] = exporter
     app[LIFECYCLE] = enable_lifecycle
@@ -240,13 +248,15 @@ _STATUS_ROW: Final = string.Template(_template("status_row.html").rstrip("\n"))
 
 
 async def _landing_page(request: web.Request) -> web.Response:
-    rows = "\n".join(_status_row(s) for s in request.app[EXPORTER].store.snapshots())
+    exporter = request.app[EXPORTER]
+    sources = {target.name: describe_credentials(target) for target in exporter.config.targets}
+    rows = "\n".join(_status_row(s, sources.get(s.target, "")) for s in exporter.store.snapshots())
     # ``rows`` is markup built from escaped values; every other value is escaped here.
     page = _STATUS_PAGE.substitute(version=html.escape(__version__), rows=rows)
     return web.Response(text=page, content_type="text/html")
 
 
-def _status_row(snapshot: Snapshot) -> str:
+def _status_row(snapshot: Snapshot, credentials: str) -> str:
     state = ("up" if snapshot.up else "down") if snapshot.polled else "pending"
     cells = {
         "target": snapshot.target,
@@ -257,6 +267,7 @@ def _status_row(snapshot: Snapshot) -> str:
             f"{snapshot.poll_duration_seconds:.2f}s" if snapshot.poll_duration_seconds else ""
         ),
         "last_error": snapshot.last_error or "",
+        "credentials": credentials,
     }
     return _STATUS_ROW.substitute({name: html.escape(cell) for name, cell in cells.items()})
 

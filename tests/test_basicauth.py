@@ -15,7 +15,13 @@ import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from exporter.basicauth import FAILURE_CACHE_SIZE, REALM, PasswordCheck, basic_auth_middleware
+from exporter.basicauth import (
+    FAILURE_CACHE_SIZE,
+    REALM,
+    BasicAuth,
+    PasswordCheck,
+    basic_auth_middleware,
+)
 from exporter.config.web import WebConfig
 
 PASSWORD = "wonderland"
@@ -55,12 +61,17 @@ async def _handler(request: web.Request) -> web.Response:
 
 @asynccontextmanager
 async def serve(
-    config: WebConfig, registry: CollectorRegistry, checkpw: PasswordCheck = bcrypt.checkpw
+    config: WebConfig | BasicAuth,
+    registry: CollectorRegistry,
+    checkpw: PasswordCheck = bcrypt.checkpw,
 ) -> AsyncIterator[str]:
     app = web.Application()
-    middleware = basic_auth_middleware(config, registry=registry, checkpw=checkpw)
-    assert middleware is not None
-    app.middlewares.append(middleware)
+    if isinstance(config, BasicAuth):
+        app.middlewares.append(config.middleware)
+    else:
+        middleware = basic_auth_middleware(config, registry=registry, checkpw=checkpw)
+        assert middleware is not None
+        app.middlewares.append(middleware)
     for path in ("/metrics", "/-/healthy", "/-/ready"):
         app.router.add_get(path, _handler)
     runner = web.AppRunner(app)
@@ -391,3 +402,70 @@ async def test_auth_logs_never_contain_credentials(
     assert "basic auth: invalid credentials" in caplog.text
     for secret in (PASSWORD, "bad-secret-guess", ALICE_HASH.decode(), ALICE_HASH[7:].decode()):
         assert secret not in caplog.text
+
+
+# --------------------------------------------------------------------------- update (reload)
+
+
+async def test_update_removes_users_with_their_cached_logins(registry: CollectorRegistry) -> None:
+    auth = BasicAuth(WebConfig(users={"alice": ALICE_HASH}), registry=registry)
+    alice, bob = auth_header("alice", PASSWORD), auth_header("bob", BOB_PASSWORD)
+    async with serve(auth, registry) as url:
+        assert (await fetch(f"{url}/metrics", alice))[0] == 200
+        assert (await fetch(f"{url}/metrics", alice))[0] == 200  # cached now
+        assert (await fetch(f"{url}/metrics", bob))[0] == 401
+        auth.update(
+            WebConfig(users={"bob": BOB_HASH}, unauthenticated_paths=frozenset({"/-/ready"}))
+        )
+        assert (await fetch(f"{url}/metrics", alice))[0] == 401
+        assert (await fetch(f"{url}/metrics", bob))[0] == 200  # no longer a cached failure
+        assert (await fetch(f"{url}/-/ready"))[0] == 200
+        # Re-adding alice with a new hash: the old password is checked against the new hash.
+        new_hash = bcrypt.hashpw(b"new password", bcrypt.gensalt(rounds=4))
+        auth.update(WebConfig(users={"alice": new_hash, "bob": BOB_HASH}))
+        assert (await fetch(f"{url}/metrics", alice))[0] == 401
+        assert (await fetch(f"{url}/metrics", auth_header("alice", "new password")))[0] == 200
+        assert (await fetch(f"{url}/metrics", bob))[0] == 200
+    assert checks(registry) == {"success": 3, "failure": 3, "cached_success": 2}  # bob kept his
+
+
+async def test_unchanged_users_keep_their_cached_login_across_an_update(
+    registry: CollectorRegistry,
+) -> None:
+    auth = BasicAuth(WebConfig(users={"alice": ALICE_HASH}), registry=registry)
+    async with serve(auth, registry) as url:
+        assert (await fetch(f"{url}/metrics", auth_header("alice", PASSWORD)))[0] == 200
+        auth.update(WebConfig(users={"alice": ALICE_HASH, "bob": BOB_HASH}))
+        assert (await fetch(f"{url}/metrics", auth_header("alice", PASSWORD)))[0] == 200
+    assert checks(registry) == {"success": 1, "cached_success": 1}
+
+
+async def test_a_check_in_flight_for_a_removed_user_is_not_cached(
+    registry: CollectorRegistry,
+) -> None:
+    recorder = Recorder(held=True)
+    auth = BasicAuth(WebConfig(users={"alice": ALICE_HASH}), registry=registry, checkpw=recorder)
+    alice = auth_header("alice", PASSWORD)
+    async with serve(auth, registry) as url:
+        pending = asyncio.create_task(fetch(f"{url}/metrics", alice))
+        await wait_for(lambda: len(recorder.threads) == 1)
+        auth.update(WebConfig(users={"bob": BOB_HASH}))
+        recorder.release.set()
+        assert (await pending)[0] == 200  # it began before the update
+        auth.update(WebConfig(users={"alice": ALICE_HASH, "bob": BOB_HASH}))
+        assert (await fetch(f"{url}/metrics", alice))[0] == 200
+    assert checks(registry) == {"success": 2}  # the second login ran bcrypt again
+
+
+async def test_users_can_be_added_to_a_config_that_had_none() -> None:
+    registry = CollectorRegistry()
+    auth = BasicAuth(WebConfig(), registry=registry)
+    async with serve(auth, registry) as url:
+        assert (await fetch(f"{url}/metrics"))[0] == 200
+        assert checks(registry) == {}
+        assert in_flight(registry) is None  # no auth metrics without users
+        auth.update(WebConfig(users={"alice": ALICE_HASH}))
+        assert (await fetch(f"{url}/metrics"))[0] == 401
+        assert (await fetch(f"{url}/metrics", auth_header("alice", PASSWORD)))[0] == 200
+        auth.update(WebConfig())
+        assert (await fetch(f"{url}/metrics"))[0] == 200

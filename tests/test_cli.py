@@ -50,6 +50,8 @@ def test_config_check_accepts_a_good_file(tmp_path: Path) -> None:
 
     assert result.returncode == 0, result.stderr
     assert "OK (1 targets)" in result.stdout
+    assert "credentials from AK/SK (access key" in result.stdout
+    assert SECRET_KEY not in result.stdout + result.stderr
 
 
 def test_config_check_names_file_key_and_problem(tmp_path: Path) -> None:

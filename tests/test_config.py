@@ -23,6 +23,7 @@ from exporter.config import (
     ConfigError,
     ConfigProblem,
     Filters,
+    MetadataAuth,
     MetricOptions,
     PasswordAuth,
     TargetConfig,
@@ -275,7 +276,6 @@ def test_env_auth_uses_security_token() -> None:
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({}, "HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK are not set or empty"),
         ({"HUAWEICLOUD_SDK_AK": "ak"}, "environment HUAWEICLOUD_SDK_SK is not set or empty"),
         ({"HUAWEICLOUD_SDK_AK": "ak", "HUAWEICLOUD_SDK_SK": ""}, "HUAWEICLOUD_SDK_SK is not set"),
     ],
@@ -284,6 +284,13 @@ def test_missing_auth_and_env(env: dict[str, str], message: str) -> None:
     problems = problems_of(one_target(""), env)
     assert [p.key for p in problems] == ["targets[0].auth"]
     assert message in problems[0].message
+
+
+def test_nothing_set_falls_back_to_the_metadata_service_as_the_sdk_does(tmp_path: Path) -> None:
+    """No auth, no AK/SK variables, no profile file, not in a pod: the ECS metadata service."""
+    env = {"HOME": str(tmp_path)}  # no ~/.huaweicloud/credentials there
+    (target,) = parse(one_target(""), env).targets
+    assert target.auth == MetadataAuth()
 
 
 def test_several_targets_keep_order_and_inherit() -> None:

@@ -266,6 +266,34 @@ async def test_refresh_after_revocation_gets_a_new_token(
     assert iam_sim.request_log[-1].status == 200
 
 
+@pytest.mark.parametrize(
+    ("error_code", "renews"),
+    [("APIG.0301", True), ("APIG.1002", True), ("DLI.0005", False), (None, False)],
+)
+async def test_only_a_401_about_the_token_or_signature_renews_the_credentials(
+    session: aiohttp.ClientSession,
+    url: str,
+    iam_sim: Simulator,
+    creds: IamTokenCredentials,
+    clock: Clock,
+    error_code: str | None,
+    renews: bool,
+) -> None:
+    client = make_api(session, endpoint=url, project_id=PROJECT, credentials=creds, timeout=5)
+    await client.list_jobs()
+    clock.now += MIN_REFETCH_INTERVAL + 1  # past the "token just fetched" guard
+    body = {"error_msg": "refused"} | ({"error_code": error_code} if error_code else {})
+    iam_sim.inject_fault(Fault(status=401, body=json.dumps(body).encode(), operation="list_jobs"))
+
+    if renews:
+        assert len(await client.list_jobs()) == 2  # renewed once, then retried
+    else:
+        with pytest.raises(DliApiError) as caught:
+            await client.list_jobs()
+        assert caught.value.status == 401
+    assert len(iam_requests(iam_sim)) == (2 if renews else 1)
+
+
 async def test_concurrent_refreshes_ask_iam_once_and_all_retry(
     iam_sim: Simulator, creds: IamTokenCredentials, clock: Clock
 ) -> None:

@@ -303,3 +303,26 @@ async def test_tls_connections_are_served_and_counted(
         await wait_for(lambda: site.open_connections == 0)
     assert closed(registry, "evicted") == 1  # the scrape took the oldest handshake's slot
     assert closed(registry, "header_timeout") == 2
+
+
+async def test_a_new_tls_context_applies_to_new_connections_and_tls_stays_on(
+    tls: tuple[ssl.SSLContext, ssl.SSLContext],
+) -> None:
+    server, client = tls
+    authority = trustme.CA()
+    rotated = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    authority.issue_cert("127.0.0.1").configure_cert(rotated)
+    trusting_rotated = ssl.create_default_context()
+    authority.configure_trust(trusting_rotated)
+    async with guarded(simple_app(), ConnectionLimits(), CollectorRegistry(), server) as (
+        site,
+        port,
+    ):
+        with pytest.raises(ValueError, match="cannot turn TLS on or off"):
+            site.set_ssl_context(None)
+        site.set_ssl_context(rotated)
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await asyncio.open_connection("127.0.0.1", port, ssl=client)
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=trusting_rotated)
+        writer.close()
+        assert site.name.startswith("https://")

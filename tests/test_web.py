@@ -18,7 +18,14 @@ from exporter.exposition import accepts_gzip, parse_header_list, wants_openmetri
 from exporter.simulator import Simulator
 from exporter.snapshot import Snapshot
 from exporter.web import EXPORTER, create_app, proxy_configured
-from tests.conftest import OTHER_PROJECT, PROJECT, SECRET_KEY, make_target, promtool_path
+from tests.conftest import (
+    ACCESS_KEY,
+    OTHER_PROJECT,
+    PROJECT,
+    SECRET_KEY,
+    make_target,
+    promtool_path,
+)
 
 PROMETHEUS_ACCEPT = (
     "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
@@ -150,6 +157,8 @@ async def test_status_page_lists_targets(exporter_url: str) -> None:
     assert 'href="metrics"' in page
     assert "<td>beijing</td><td>up</td><td>4</td>" in page
     assert "<td>shanghai</td><td>up</td><td>1</td>" in page
+    assert f"<td>AK/SK (access key {ACCESS_KEY})</td></tr>" in page  # where credentials come from
+    assert SECRET_KEY not in page
 
 
 async def test_health_is_always_ok(exporter_url: str) -> None:

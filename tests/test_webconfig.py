@@ -190,14 +190,14 @@ BAD_CONFIGS: list[tuple[str, str, list[str]]] = [
         "http_server_config: {http2: false}\nrate_limit: {interval: 1s}\n"
         "auth_excluded_paths: [/metrics]\n"
         "tls_server_config: {cert_file: server.crt, key_file: server.key, "
-        "client_auth_type: RequireAndVerifyClientCert, client_ca_file: ca.crt, "
+        "client_ca: inline, client_allowed_sans: [a], "
         "cipher_suites: [TLS_AES_128_GCM_SHA256]}\n",
         [
             ": http_server_config: is not supported by dli-exporter",
             ": rate_limit: is not supported by dli-exporter",
             ": auth_excluded_paths: is not supported by dli-exporter; use unauthenticated_paths",
-            ": tls_server_config.client_auth_type: is not supported by dli-exporter",
-            ": tls_server_config.client_ca_file: is not supported by dli-exporter",
+            ": tls_server_config.client_ca: is not supported by dli-exporter",
+            ": tls_server_config.client_allowed_sans: is not supported by dli-exporter",
             ": tls_server_config.cipher_suites: is not supported by dli-exporter",
         ],
     ),

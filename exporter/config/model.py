@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final, TypeAlias
 
+from exporter.dli.api import METADATA_ENDPOINT
 from exporter.secret import Secret
 
 DEFAULT_POLL_INTERVAL: Final = 60.0
@@ -37,6 +38,21 @@ JOB_TYPES: Final = frozenset(
 ENV_AK: Final = "HUAWEICLOUD_SDK_AK"
 ENV_SK: Final = "HUAWEICLOUD_SDK_SK"
 ENV_SECURITY_TOKEN: Final = "HUAWEICLOUD_SDK_SECURITY_TOKEN"  # noqa: S105 - a name
+#: The SDK's profile file (``ProfileCredentialProvider``): this variable, else the default.
+ENV_CREDENTIALS_FILE: Final = "HUAWEICLOUD_SDK_CREDENTIALS_FILE"
+DEFAULT_CREDENTIALS_FILE: Final = "~/.huaweicloud/credentials"
+#: CCE pod identity (the SDK's ``PodIdentityCredentialProvider``).
+ENV_POD_URI: Final = "HC_CONTAINER_CREDENTIALS_FULL_URI"
+ENV_POD_TOKEN_FILE: Final = "HC_CONTAINER_AUTHORIZATION_TOKEN_FILE"  # noqa: S105 - a name
+#: Workload identity (the SDK's ``OidcStsCredentialProvider``).
+ENV_OIDC_PROVIDER_URN: Final = "HUAWEICLOUD_OIDC_PROVIDER_URN"
+ENV_OIDC_AGENCY_URN: Final = "HUAWEICLOUD_OIDC_AGENCY_URN"
+ENV_OIDC_TOKEN_FILE: Final = "HUAWEICLOUD_OIDC_TOKEN_FILE"  # noqa: S105 - a name
+ENV_OIDC_SESSION_NAME: Final = "HUAWEICLOUD_OIDC_SESSION_NAME"
+ENV_OIDC_DURATION: Final = "HUAWEICLOUD_OIDC_DURATION_SECONDS"
+ENV_STS_ENDPOINT: Final = "HUAWEICLOUD_SDK_STS_ENDPOINT"
+DEFAULT_OIDC_SESSION_NAME: Final = "oidc-sts-session"
+DEFAULT_OIDC_DURATION: Final = 3600
 
 
 STATE_SET_MODES: Final = ("all", "current")
@@ -70,7 +86,48 @@ class PasswordAuth:
     iam_endpoint: str
 
 
-Auth: TypeAlias = AkSkAuth | PasswordAuth
+@dataclass(frozen=True, slots=True)
+class MetadataAuth:
+    """Temporary AK/SK of the ECS/CCE node's agency, from the instance metadata service."""
+
+    endpoint: str = METADATA_ENDPOINT
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileAuth:
+    """AK/SK (optionally temporary) read from the SDK's profile file at ``path``, section basic."""
+
+    path: str
+    access_key: str
+    secret_key: Secret
+    security_token: Secret | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PodIdentityAuth:
+    """Temporary AK/SK from CCE pod identity at ``uri``; ``token_file`` (re-read on every fetch,
+    as the kubelet rotates it) holds the ``Authorization`` value."""
+
+    uri: str
+    token_file: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadIdentityAuth:
+    """An OIDC id token (``id_token_file``, re-read on every fetch) exchanged at STS for the
+    temporary AK/SK of the agency ``agency_urn`` trusting the identity provider ``provider_urn``."""
+
+    provider_urn: str
+    agency_urn: str
+    id_token_file: str
+    sts_endpoint: str
+    session_name: str = DEFAULT_OIDC_SESSION_NAME
+    duration_seconds: int = DEFAULT_OIDC_DURATION
+
+
+Auth: TypeAlias = (
+    AkSkAuth | PasswordAuth | MetadataAuth | ProfileAuth | PodIdentityAuth | WorkloadIdentityAuth
+)
 
 
 @dataclass(frozen=True, slots=True)

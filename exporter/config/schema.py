@@ -8,28 +8,35 @@ level are the fields of :class:`Settings`: adding one there (and its attribute t
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import fields
 from typing import Annotated, Any, Final
 
-from pydantic import BeforeValidator, ConfigDict, Discriminator, Field, Tag
+from pydantic import BeforeValidator, Field
 
+from exporter.config.auth import (
+    OIDC_CHAIN_VARIABLES,
+    AkSkSection,
+    AuthSection,
+    MetadataSection,
+    PasswordSection,
+    env_auth,
+)
 from exporter.config.model import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_TIMEOUT,
     ENV_AK,
-    ENV_SECURITY_TOKEN,
+    ENV_POD_TOKEN_FILE,
+    ENV_POD_URI,
     ENV_SK,
-    AkSkAuth,
-    Auth,
     Config,
     Filters,
     MetricOptions,
-    PasswordAuth,
     TargetConfig,
     TlsClientConfig,
 )
-from exporter.config.problems import show, type_name
+from exporter.config.problems import type_name
 from exporter.config.section import Issue, Section
 from exporter.config.types import (
     CaFile,
@@ -41,16 +48,14 @@ from exporter.config.types import (
     PollInterval,
     RateLimit,
     Region,
-    SecretFile,
-    SecretText,
     StateSets,
     Text,
     Timeout,
     Url,
     fail,
     list_of,
+    profile_path,
 )
-from exporter.secret import Secret
 
 __all__ = ["ConfigFile", "Settings", "TargetSection", "effective_timeout"]
 
@@ -141,118 +146,6 @@ class TlsSection(Section):
         return TlsClientConfig(ca_file=self.ca_file[0], ca_pem=self.ca_file[1])
 
 
-def _secrets(
-    data: dict[Any, Any], names: tuple[str, ...], required: tuple[str, ...]
-) -> tuple[dict[Any, Any], list[Issue]]:
-    """Check that each secret of ``names`` is set at most once: inline or as ``<name>_file``."""
-    issues: list[Issue] = []
-    for name in names:
-        file_name = f"{name}_file"
-        has_value, has_file = data.get(name) is not None, data.get(file_name) is not None
-        if has_value and has_file:
-            issues.append(((name,), f"set only one of {name} and {file_name}"))
-            del data[name], data[file_name]  # neither is checked, the file not read
-        elif not has_value and not has_file and name in required:
-            absent = name not in data and file_name not in data
-            issues.append(((name,), f"is required (or {file_name})" if absent else "is required"))
-    return data, issues
-
-
-def _secret(value: Secret | None, from_file: Secret | None) -> Secret:
-    secret = value or from_file
-    assert secret is not None  # the precheck made sure
-    return secret
-
-
-class AkSkSection(Section):
-    """``auth`` with ``type: aksk`` (the default): access key, secret key, optional token."""
-
-    tag = "aksk"
-
-    type: Any = None
-    access_key: Text
-    secret_key: SecretText | None = None
-    secret_key_file: SecretFile | None = None
-    security_token: SecretText | None = None
-    security_token_file: SecretFile | None = None
-
-    @classmethod
-    def precheck(cls, data: dict[Any, Any], context: Context) -> tuple[dict[Any, Any], list[Issue]]:
-        return _secrets(data, ("secret_key", "security_token"), ("secret_key",))
-
-    def build(self, region: str) -> Auth:
-        token = self.security_token or self.security_token_file
-        return AkSkAuth(self.access_key, _secret(self.secret_key, self.secret_key_file), token)
-
-
-class PasswordSection(Section):
-    """``auth`` with ``type: password``: an IAM user, exchanged for a token."""
-
-    tag = "password"
-
-    type: Any = None
-    username: Text
-    password: SecretText | None = None
-    password_file: SecretFile | None = None
-    domain_name: Text
-    iam_endpoint: Url | None = None
-
-    @classmethod
-    def precheck(cls, data: dict[Any, Any], context: Context) -> tuple[dict[Any, Any], list[Issue]]:
-        return _secrets(data, ("password",), ("password",))
-
-    def build(self, region: str) -> Auth:
-        endpoint = self.iam_endpoint or f"https://iam.{region}.myhuaweicloud.com"
-        password = _secret(self.password, self.password_file)
-        return PasswordAuth(self.username, password, self.domain_name, endpoint)
-
-
-AkSkSection.key_hints = dict.fromkeys(
-    set(PasswordSection.model_fields) - set(AkSkSection.model_fields),
-    "unknown key (set type: password to use it)",
-)
-PasswordSection.key_hints = dict.fromkeys(
-    set(AkSkSection.model_fields) - set(PasswordSection.model_fields),
-    "unknown key (only for type: aksk)",
-)
-
-
-def _auth_type(value: Any) -> str:
-    if not isinstance(value, str):
-        fail(f"must be a string, not {type_name(value)}")
-    fail(f'must be "aksk" or "password", not {show(value)}')
-
-
-class BadAuthType(Section):
-    """An ``auth`` whose ``type`` is neither: only that is reported."""
-
-    model_config = ConfigDict(extra="ignore")
-    tag = "invalid"
-
-    type: Annotated[str, BeforeValidator(_auth_type)]
-
-    def build(self, region: str) -> Auth:
-        raise AssertionError("never valid")  # pragma: no cover
-
-
-def _auth_kind(value: Any) -> str:
-    kind = value.get("type", "aksk") if isinstance(value, dict) else "aksk"
-    return kind if kind in ("aksk", "password") else "invalid"
-
-
-AuthSection = Annotated[
-    Annotated[AkSkSection, Tag("aksk")]
-    | Annotated[PasswordSection, Tag("password")]
-    | Annotated[BadAuthType, Tag("invalid")],
-    Discriminator(_auth_kind),
-]
-
-
-def _env_auth(environ: Mapping[str, str]) -> AkSkAuth:
-    token = environ.get(ENV_SECURITY_TOKEN, "")
-    return AkSkAuth(environ[ENV_AK], Secret(environ[ENV_SK]), Secret(token) if token else None)
-
-
 class _TargetHead(Section):
     """The keys of a target before its settings (pydantic orders base-class fields first)."""
 
@@ -271,22 +164,45 @@ class TargetSection(Settings, _TargetHead):
 
     @classmethod
     def precheck(cls, data: dict[Any, Any], context: Context) -> tuple[dict[Any, Any], list[Issue]]:
+        """Without ``auth``, the SDK's chain: workload identity (OIDC), environment AK/SK, the
+        profile file, pod identity, the ECS metadata service; the first one configured wins.
+
+        Whether the metadata service answers is only known by asking it, which a config load
+        must not do, so it comes last (the SDK asks it before pod identity, whose variables are
+        set only in a pod anyway): it is chosen when nothing else is set at all. Half of the
+        AK/SK pair in the environment is a mistake to report, not a reason to move on.
+        """
         if data.get("auth") is not None:
+            return data, []
+        if all(context.environ.get(name) for name in OIDC_CHAIN_VARIABLES):
+            data["auth"] = {"type": "workload_identity"}
             return data, []
         missing = [n for n in (ENV_AK, ENV_SK) if not context.environ.get(n, "")]
         if not missing:
             return data, []
+        profile = profile_path(context.environ)
+        if os.path.lexists(profile):
+            data["auth"] = {"type": "profile", "path": profile}
+            return data, []
+        if context.environ.get(ENV_POD_URI) and context.environ.get(ENV_POD_TOKEN_FILE):
+            data["auth"] = {"type": "pod_identity"}
+            return data, []
+        if len(missing) == 2:
+            data["auth"] = {"type": "metadata"}
+            return data, []
         names, verb = " and ".join(missing), "is" if len(missing) == 1 else "are"
-        return data, [
-            (("auth",), f"auth is not set and environment {names} {verb} not set or empty")
-        ]
+        message = (
+            f"auth is not set and environment {names} {verb} not set or empty, "
+            f"and there is no profile file {profile!r}"
+        )
+        return data, [(("auth",), message)]
 
     def build(self, top: Settings, context: Context) -> TargetConfig:
         """The runtime target: this section over the top level's settings over the defaults."""
         settings = self.over(top)
         chosen = {name: value for name, value in settings.items() if value is not None}
         chosen["timeout"] = effective_timeout(settings)
-        auth = _env_auth(context.environ) if self.auth is None else self.auth.build(self.region)
+        auth = env_auth(context.environ) if self.auth is None else self.auth.build(self.region)
         return TargetConfig(
             name=self.name,
             region=self.region,
@@ -307,6 +223,11 @@ TargetSection.key_hints = {
     **_elsewhere(FiltersSection, "it belongs under filters"),
     **_elsewhere(AkSkSection, "it belongs under auth"),
     **_elsewhere(PasswordSection, "it belongs under auth"),
+    **{
+        k: v
+        for k, v in _elsewhere(MetadataSection, "it belongs under auth").items()
+        if k != "endpoint"
+    },
     **_elsewhere(TlsSection, "it belongs under tls"),
     "tls_config": 'unknown key (the section is called "tls" here)',
 }

@@ -9,6 +9,7 @@ message shows one: only non-secret values are shown, cut short.
 
 from __future__ import annotations
 
+import configparser
 import difflib
 import math
 import re
@@ -23,6 +24,8 @@ from pydantic import BeforeValidator, PlainValidator, ValidationError, Validatio
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from exporter.config.model import (
+    DEFAULT_CREDENTIALS_FILE,
+    ENV_CREDENTIALS_FILE,
     JOB_TYPES,
     MAX_CA_FILE_SIZE,
     MAX_CONCURRENCY,
@@ -33,6 +36,7 @@ from exporter.config.model import (
     MIN_POLL_INTERVAL,
     MIN_RATE_LIMIT,
     STATE_SET_MODES,
+    ProfileAuth,
 )
 from exporter.config.problems import show, type_name
 from exporter.files import FileReadError, read_bounded
@@ -46,6 +50,7 @@ __all__ = [
     "Item",
     "JobType",
     "PollInterval",
+    "ProfileFile",
     "RateLimit",
     "Region",
     "SecretFile",
@@ -61,7 +66,9 @@ __all__ = [
     "format_seconds",
     "list_of",
     "parse_duration",
+    "profile_path",
     "read_file",
+    "read_profile",
     "resolve",
     "text",
 ]
@@ -244,7 +251,47 @@ def _ca_file(value: Any, info: ValidationInfo) -> tuple[str, str]:
     return str(path), pem
 
 
+def read_profile(path: Path) -> ProfileAuth:
+    """The ``[basic]`` AK/SK of an SDK profile file (INI: ``ak``, ``sk``, ``security_token``).
+
+    Problems name the path and the key, never a value (``configparser``'s own messages quote
+    lines, so they are not passed on).
+    """
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read_string(read_file(path, MAX_SECRET_FILE_SIZE).decode("utf-8"))
+    except (UnicodeDecodeError, configparser.Error):
+        fail(f"{str(path)!r} is not a valid INI profile file")
+    if not parser.has_section("basic"):
+        fail(f"{str(path)!r} has no [basic] section")
+    basic = parser["basic"]
+    if basic.get("idp_id") or basic.get("id_token_file"):
+        fail(f"{str(path)!r}: federated profiles (idp_id, id_token_file) are not supported")
+    ak, sk = basic.get("ak", "").strip(), basic.get("sk", "").strip()
+    if not ak or not sk:
+        fail(f"{str(path)!r}: [basic] needs both ak and sk")
+    token = basic.get("security_token", "").strip()
+    return ProfileAuth(str(path), ak, Secret(sk), Secret(token) if token else None)
+
+
+def profile_path(environ: Mapping[str, str]) -> str:
+    """Where the SDK looks for its profile: ``HUAWEICLOUD_SDK_CREDENTIALS_FILE``, else
+    ``~/.huaweicloud/credentials`` (``~`` from ``HOME`` in ``environ`` when set)."""
+    explicit = environ.get(ENV_CREDENTIALS_FILE, "")
+    if explicit:
+        return explicit
+    home = environ.get("HOME")
+    if home:
+        return str(Path(home) / DEFAULT_CREDENTIALS_FILE.removeprefix("~/"))
+    return str(Path(DEFAULT_CREDENTIALS_FILE).expanduser())
+
+
+def _profile_file(value: Any, info: ValidationInfo) -> ProfileAuth:
+    return read_profile(resolve(text(value), context_of(info).base_dir))
+
+
 SecretFile = Annotated[Secret, PlainValidator(_secret_file)]
+ProfileFile = Annotated[ProfileAuth, PlainValidator(_profile_file)]
 CaFile = Annotated[tuple[str, str], PlainValidator(_ca_file)]
 
 

@@ -8,14 +8,17 @@ The file has the shape documented for exporter-toolkit
       key_file: server.key    # PEM, unencrypted
       min_version: TLS12      # TLS10 | TLS11 | TLS12 | TLS13; default TLS12
       max_version: TLS13      # optional; default: the highest OpenSSL offers
+      client_auth_type: RequireAndVerifyClientCert   # or VerifyClientCertIfGiven;
+      client_ca_file: clients.crt                    # default NoClientCert
     basic_auth_users:         # user: bcrypt hash ($2a$, $2b$ or $2y$)
       prometheus: $2b$12$...  # e.g. htpasswd -nBC 12 "" | tr -d ':\\n'
     unauthenticated_paths:    # dli-exporter extension, see below
       - /-/healthy
 
-Supported: ``cert_file``, ``key_file``, ``min_version``, ``max_version`` and
-``basic_auth_users``. The rest of the toolkit format (``cert``/``key`` inline, client
-certificates: ``client_auth_type``, ``client_ca_file``, ``client_allowed_sans``;
+Supported: ``cert_file``, ``key_file``, ``min_version``, ``max_version``, ``client_auth_type``
+(not the values Python cannot honour exactly, see :mod:`exporter.config.servertls`),
+``client_ca_file`` and ``basic_auth_users``. The rest of the toolkit format
+(``cert``/``key``/``client_ca`` inline, ``client_allowed_sans``,
 ``cipher_suites``, ``prefer_server_cipher_suites``, ``curve_preferences``,
 ``http_server_config``, ``rate_limit``, ``auth_excluded_paths``) is rejected as "not supported"
 rather than ignored, and unknown keys are errors. Every problem is reported at once, each as
@@ -26,6 +29,9 @@ Extension: ``unauthenticated_paths`` lists paths served without credentials when
 Only ``/-/healthy`` and ``/-/ready`` may be listed (``/metrics`` and ``/`` always need
 credentials); the default is none, i.e. every path needs credentials. Matching is exact on the
 decoded request path, as the toolkit's own ``auth_excluded_paths`` does.
+
+:func:`load_web_settings` also builds the TLS context, for start-up and for every reload (which
+refuses to turn TLS on or off: the scheme a running exporter serves is fixed at start-up).
 
 Parsing shares the main config's strict loader (:mod:`exporter.config.loader`), section base
 and formatter; the HTTPS context is built by :mod:`exporter.config.servertls`, the basic-auth
@@ -44,15 +50,21 @@ from types import MappingProxyType
 from typing import Annotated, Any, Final
 
 import bcrypt
-from pydantic import BeforeValidator, Field, PlainValidator, ValidationError, ValidationInfo
+from pydantic import BeforeValidator, Field, PlainValidator, ValidationError
 from pydantic_core import ErrorDetails
 
 from exporter.config.loader import load_yaml
 from exporter.config.problems import Problems, WebConfigError, show, type_name
 from exporter.config.report import report
 from exporter.config.section import Issue, Section
-from exporter.config.servertls import TLS_VERSIONS, TlsConfig, load_error, server_context
-from exporter.config.types import Context, context_of, fail, fail_many, resolve
+from exporter.config.servertls import (
+    MAX_PEM_FILE_SIZE,
+    TlsConfig,
+    TlsFileError,
+    TlsServerSection,
+    server_context,
+)
+from exporter.config.types import Context, fail, fail_many
 from exporter.files import FileReadError, read_bounded
 
 __all__ = [
@@ -60,15 +72,17 @@ __all__ = [
     "MAX_WEB_CONFIG_SIZE",
     "OPTIONAL_AUTH_PATHS",
     "WebConfig",
+    "WebSettings",
     "load_web_config",
+    "load_web_settings",
     "ssl_context",
 ]
 
 #: The only paths ``unauthenticated_paths`` may list.
 OPTIONAL_AUTH_PATHS: Final = frozenset({"/-/healthy", "/-/ready"})
-#: The web config file and its PEM files are read with these limits (`exporter.files`).
+#: The web config file is read with this limit (`exporter.files`); its PEM files with
+#: `MAX_PEM_FILE_SIZE`.
 MAX_WEB_CONFIG_SIZE: Final = 1024 * 1024
-MAX_PEM_FILE_SIZE: Final = 1024 * 1024
 
 _NOT_SUPPORTED: Final = "is not supported by dli-exporter"
 _BCRYPT_RE: Final = re.compile(r"\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}")
@@ -130,120 +144,13 @@ def load_web_config(path: str | os.PathLike[str]) -> WebConfig:
     return section.build(problems.source)
 
 
-# --------------------------------------------------------------------------- TLS
-
-
-def _version(value: Any) -> ssl.TLSVersion | None:
-    return TLS_VERSIONS[value] if isinstance(value, str) and value in TLS_VERSIONS else None
-
-
-def _tls_version(value: Any) -> ssl.TLSVersion:
-    version = _version(value)
-    if version is None:
-        shown = show(value) if isinstance(value, str) else type_name(value)
-        fail(f"must be one of {', '.join(TLS_VERSIONS)}, not {shown}")
-    return version
-
-
-def _file_name(value: Any, info: ValidationInfo) -> Path:
-    if value is None:
-        fail("is required")
-    if not isinstance(value, str):
-        fail(f"must be a file name, not {type_name(value)}")
-    if not value.strip():
-        fail("must not be empty")
-    return resolve(value, context_of(info).base_dir)
+# --------------------------------------------------------------------------- users and paths
 
 
 def _mapping(value: Any) -> Any:
     if value is None:
         fail("must be a mapping, not null")
     return value
-
-
-TlsVersion = Annotated[ssl.TLSVersion, PlainValidator(_tls_version)]
-FileName = Annotated[Path, PlainValidator(_file_name)]
-
-
-class TlsServerSection(Section):
-    """``tls_server_config``: certificate and key files, TLS versions."""
-
-    key_hints = dict.fromkeys(
-        (
-            "cert",
-            "key",
-            "client_auth_type",
-            "client_ca_file",
-            "client_ca",
-            "client_allowed_sans",
-            "cipher_suites",
-            "prefer_server_cipher_suites",
-            "curve_preferences",
-        ),
-        _NOT_SUPPORTED,
-    )
-
-    cert_file: FileName
-    key_file: FileName
-    min_version: TlsVersion = ssl.TLSVersion.TLSv1_2
-    max_version: Annotated[ssl.TLSVersion | None, PlainValidator(_tls_version)] = None
-
-    @classmethod
-    def postcheck(cls, data: dict[Any, Any], failed: set[str], context: Context) -> list[Issue]:
-        minimum = _version(data.get("min_version")) or ssl.TLSVersion.TLSv1_2
-        maximum = _version(data.get("max_version"))
-        issues: list[Issue] = []
-        if maximum is not None and maximum < minimum:
-            issues.append((("max_version",), "must not be lower than min_version"))
-        if failed & {"cert_file", "key_file"} or not {"cert_file", "key_file"} <= data.keys():
-            return issues
-        tls = TlsConfig(
-            resolve(data["cert_file"], context.base_dir),
-            resolve(data["key_file"], context.base_dir),
-            minimum,
-            maximum,
-        )
-        file_issues = _check_pem_files(tls)
-        if not file_issues:
-            try:
-                server_context(tls)
-            except OSError as exc:  # ssl.SSLError included
-                file_issues.append((("key_file",), load_error(exc)))
-        return issues + file_issues
-
-    def build(self) -> TlsConfig:
-        return TlsConfig(self.cert_file, self.key_file, self.min_version, self.max_version)
-
-
-def _check_pem_files(tls: TlsConfig) -> list[Issue]:
-    """A missing, unreadable or wrong-content certificate or key file, per key."""
-    issues: list[Issue] = []
-    cert = _read(tls.cert_file, "cert_file", issues)
-    if cert is not None:
-        try:
-            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(
-                cadata=cert.decode("ascii", "replace")
-            )
-        except (ssl.SSLError, ValueError):
-            issues.append((("cert_file",), "does not contain a PEM certificate"))
-    key = _read(tls.key_file, "key_file", issues)
-    if key is not None and b"PRIVATE KEY-----" not in key:
-        issues.append((("key_file",), "does not contain a PEM private key"))
-    elif key is not None and b"ENCRYPTED" in key:
-        message = "is encrypted; passphrase-protected keys are not supported"
-        issues.append((("key_file",), message))
-    return issues
-
-
-def _read(path: Path, key: str, issues: list[Issue]) -> bytes | None:
-    try:
-        return read_bounded(path, MAX_PEM_FILE_SIZE)
-    except FileReadError as exc:
-        issues.append(((key,), f"cannot read {str(path)!r}: {exc.reason}"))
-        return None
-
-
-# --------------------------------------------------------------------------- users and paths
 
 
 def _users(value: Any) -> dict[str, bytes]:
@@ -331,13 +238,46 @@ class WebFile(Section):
 def ssl_context(config: WebConfig) -> ssl.SSLContext | None:
     """A server-side SSL context for ``config.tls`` (``None`` without TLS); reloads the files.
 
-    Raises :class:`WebConfigError` if the files changed into something unusable since loading.
+    Blocking. Raises :class:`WebConfigError` if the files changed into something unusable since
+    loading (the problem names the key; never any of the files' content).
     """
     if config.tls is None:
         return None
     try:
         return server_context(config.tls)
-    except OSError as exc:  # ssl.SSLError included
+    except TlsFileError as exc:
         problems = Problems(config.source)
-        problems.add("tls_server_config.key_file", load_error(exc))
+        problems.add(f"tls_server_config.{exc.key}", exc.message)
         raise WebConfigError(problems.items) from None
+
+
+@dataclass(frozen=True, slots=True)
+class WebSettings:
+    """A web config and the TLS context built from its files (``None`` without TLS)."""
+
+    config: WebConfig = field(default_factory=WebConfig)
+    tls: ssl.SSLContext | None = None
+
+
+def load_web_settings(
+    path: str | os.PathLike[str], running: WebConfig | None = None
+) -> WebSettings:
+    """Load the web config at ``path`` and build its TLS context (blocking).
+
+    With ``running`` (a reload), a file that would turn TLS on or off is refused: the
+    listener's scheme is fixed at start-up, and turning TLS off would send basic-auth passwords
+    in clear text. Raises :class:`WebConfigError`.
+    """
+    config = load_web_config(path)
+    if running is not None and (running.tls is None) != (config.tls is None):
+        problems = Problems(config.source)
+        if config.tls is None:
+            message = (
+                "cannot be removed by a reload: the exporter serves HTTPS until restarted "
+                "(plain HTTP would carry passwords in clear text)"
+            )
+        else:
+            message = "cannot be added by a reload: the exporter serves plain HTTP until restarted"
+        problems.add("tls_server_config", message)
+        raise WebConfigError(problems.items)
+    return WebSettings(config, ssl_context(config))

@@ -19,9 +19,20 @@ __all__ = [
     "LIST_JOBS",
     "LIST_JOBS_PATH",
     "MAX_PAGE_SIZE",
+    "METADATA",
+    "METADATA_ENDPOINT",
+    "METADATA_SECURITY_KEY_PATH",
+    "METADATA_TOKEN_HEADER",
+    "METADATA_TOKEN_PATH",
+    "METADATA_TOKEN_TTL_HEADER",
     "OPERATIONS",
+    "POD_IDENTITY",
+    "POD_IDENTITY_PATH",
     "REQUEST_ID_HEADER",
+    "SECURITY_TOKEN_HEADER",
+    "STS_ASSUME_OIDC_PATH",
     "SUBJECT_TOKEN_HEADER",
+    "WORKLOAD_IDENTITY",
     "execute_graph_path",
     "list_jobs_path",
 ]
@@ -29,8 +40,21 @@ __all__ = [
 LIST_JOBS: Final = "list_jobs"
 EXECUTE_GRAPH: Final = "execute_graph"
 IAM_TOKEN: Final = "iam_token"  # noqa: S105 - an operation name
+#: Requests to the ECS instance metadata service (its token and the temporary AK/SK).
+METADATA: Final = "metadata"
+#: Requests to CCE pod identity (``HC_CONTAINER_CREDENTIALS_FULL_URI``) for temporary AK/SK.
+POD_IDENTITY: Final = "pod_identity"
+#: Requests to STS exchanging an OIDC id token for an agency's temporary AK/SK.
+WORKLOAD_IDENTITY: Final = "workload_identity"
 #: Every operation the exporter performs, in the order its metrics list them.
-OPERATIONS: Final = (LIST_JOBS, EXECUTE_GRAPH, IAM_TOKEN)
+OPERATIONS: Final = (
+    LIST_JOBS,
+    EXECUTE_GRAPH,
+    IAM_TOKEN,
+    METADATA,
+    POD_IDENTITY,
+    WORKLOAD_IDENTITY,
+)
 
 #: Route templates (aiohttp's ``{name}`` syntax), for the simulator's router.
 LIST_JOBS_PATH: Final = "/v1.0/{project_id}/streaming/jobs"
@@ -38,6 +62,22 @@ EXECUTE_GRAPH_PATH: Final = "/v1.0/{project_id}/streaming/jobs/{job_id}/execute-
 IAM_TOKEN_PATH: Final = "/v3/auth/tokens"  # noqa: S105 - a path
 #: The query the client sends with a token request: no service catalogue in the answer.
 IAM_TOKEN_QUERY: Final = "nocatalog=true"  # noqa: S105 - a query string
+
+#: The ECS instance metadata service (SDK ``MetadataAccessor``): ``PUT`` a session token, then
+#: ``GET`` the agency's temporary AK/SK with it.
+METADATA_ENDPOINT: Final = "http://169.254.169.254"
+METADATA_TOKEN_PATH: Final = "/meta-data/latest/api/token"  # noqa: S105 - a path
+METADATA_SECURITY_KEY_PATH: Final = "/openstack/latest/securitykey"
+#: Asks for a metadata token valid this many seconds (the SDK asks for 6 h).
+METADATA_TOKEN_TTL_HEADER: Final = "X-Metadata-Token-Ttl-Seconds"  # noqa: S105 - a header name
+#: Carries the metadata token on the security-key request.
+METADATA_TOKEN_HEADER: Final = "X-Metadata-Token"  # noqa: S105 - a header name
+#: Where the simulator serves pod identity (the real address is the full URI CCE injects).
+POD_IDENTITY_PATH: Final = "/pod-identity/credentials"
+#: STS: ``POST`` an OIDC id token with provider and agency URNs (SDK ``OidcStsAccessor``).
+STS_ASSUME_OIDC_PATH: Final = "/v5/agencies/assume-with-oidc"
+#: Carries the security token of temporary AK/SK on a signed request.
+SECURITY_TOKEN_HEADER: Final = "X-Security-Token"  # noqa: S105 - a header name
 
 #: The header carrying an IAM token on a DLI request (instead of an AK/SK signature).
 AUTH_TOKEN_HEADER: Final = "X-Auth-Token"  # noqa: S105 - a header name

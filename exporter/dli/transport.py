@@ -2,7 +2,8 @@
 
 Every resource module (jobs, and the sources after it) calls the API through one `Transport` per
 target, so each inherits the same guarantees: authorization from the target's credentials (one
-refresh after a 401), the target's rate limit, bounded retries with backoff and ``Retry-After``,
+refresh after a 401 whose error code says the token or signature is not good), the target's
+rate limit, bounded retries with backoff and ``Retry-After``,
 a per-attempt timeout bounded by the poll's deadline, the shared request path of
 `exporter.http.send` (no redirects, bounded bodies, per-target TLS), one observation per attempt
 for the request metrics, and untrusted values read through `exporter.values`.
@@ -29,6 +30,7 @@ from exporter.values import ValueIssues, loads_json
 
 __all__ = [
     "MIN_USEFUL_ATTEMPT",
+    "RENEWABLE_401_CODES",
     "Parser",
     "ResponseParseError",
     "RetryPolicy",
@@ -42,6 +44,11 @@ _T = TypeVar("_T")
 
 #: A retry is not started with less time than this (or the timeout) left before the deadline.
 MIN_USEFUL_ATTEMPT: Final = 1.0
+#: 401 error codes that mean "this token or signature is not (or no longer) good": renewing
+#: the credentials may help. ``APIG.0301`` is the API gateway's "Incorrect IAM authentication
+#: information" (expired or undecryptable token, AK/SK signature that does not verify);
+#: ``APIG.1002`` "Incorrect token or token resolution failed" (API Gateway error code tables).
+RENEWABLE_401_CODES: Final = frozenset({"APIG.0301", "APIG.1002"})
 
 #: Parses a decoded body, noting dropped or repaired values in the `ValueIssues`.
 Parser = Callable[[object, ValueIssues], _T]
@@ -129,7 +136,12 @@ class Transport:
             except DliApiError as exc:
                 if exc.operation != operation:
                     raise  # the credentials' own call (IAM) failed; it has its own back-off
-                if exc.status == 401 and not refreshed and await self._credentials.refresh():
+                if (
+                    exc.status == 401
+                    and exc.error_code in RENEWABLE_401_CODES
+                    and not refreshed
+                    and await self._credentials.refresh()
+                ):
                     refreshed = True
                     continue
                 delay = self._retry_delay(exc, attempt, deadline)

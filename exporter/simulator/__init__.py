@@ -5,15 +5,15 @@ signatures through `exporter.signing`, but knows nothing of the client, poller o
 Paths and operation names come from `exporter.dli.api`, which the client builds requests from.
 
 Modules, each depending only on those before it: `jobs` and `lifecycle` (one job and how it
-lives), `projects`, `iam`, `faults` and `traffic` (the cloud's state, in parts), `wire`,
-`dli_handlers`, `iam_handlers` and `gateway` (answering requests), `app` (the application and
-server) and `state` (`Simulator`, the facade over the parts).
+lives), `projects`, `iam`, `metadata`, `faults` and `traffic` (the cloud's state, in parts),
+`wire`, `dli_handlers`, `iam_handlers`, `metadata_handlers` and `gateway` (answering requests),
+`app` (the application and server) and `state` (`Simulator`, the facade over the parts).
 """
 
 from exporter.dli.api import EXECUTE_GRAPH, IAM_TOKEN, LIST_JOBS
 from exporter.simulator.app import create_app, serve
 from exporter.simulator.faults import Fault
-from exporter.simulator.iam import IssuedToken
+from exporter.simulator.iam import IssuedToken, TemporaryCredential
 from exporter.simulator.jobs import JOB_TYPES, SimJob
 from exporter.simulator.state import Simulator
 from exporter.simulator.traffic import UNKNOWN, RequestRecord
@@ -29,6 +29,7 @@ __all__ = [
     "RequestRecord",
     "SimJob",
     "Simulator",
+    "TemporaryCredential",
     "create_app",
     "serve",
 ]

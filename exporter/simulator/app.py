@@ -15,16 +15,28 @@ from exporter.dli.api import (
     IAM_TOKEN_PATH,
     LIST_JOBS,
     LIST_JOBS_PATH,
+    METADATA,
+    METADATA_SECURITY_KEY_PATH,
+    METADATA_TOKEN_PATH,
+    POD_IDENTITY,
+    POD_IDENTITY_PATH,
+    STS_ASSUME_OIDC_PATH,
+    WORKLOAD_IDENTITY,
 )
 from exporter.simulator.dli_handlers import DliHandlers
 from exporter.simulator.faults import Faults
 from exporter.simulator.gateway import Gateway
 from exporter.simulator.iam import Iam
 from exporter.simulator.iam_handlers import IamHandlers
+from exporter.simulator.metadata import Metadata
+from exporter.simulator.metadata_handlers import MetadataHandlers
 from exporter.simulator.projects import Projects
 from exporter.simulator.traffic import Traffic
 
-__all__ = ["Cloud", "create_app", "serve"]
+#: The route name of the metadata token endpoint (its requests count as operation ``metadata``).
+METADATA_TOKEN_ROUTE: Final = "metadata_token"  # noqa: S105 - a route name
+
+__all__ = ["METADATA_TOKEN_ROUTE", "Cloud", "create_app", "serve"]
 
 _SHUTDOWN_TIMEOUT: Final = 5.0
 
@@ -39,6 +51,10 @@ class Cloud(Protocol):
     @property
     def iam(self) -> Iam:
         """Credentials and tokens."""
+
+    @property
+    def metadata(self) -> Metadata:
+        """The instance metadata service."""
 
     @property
     def faults(self) -> Faults:
@@ -61,6 +77,13 @@ def create_app(sim: Cloud) -> web.Application:
     app.router.add_get(LIST_JOBS_PATH, dli.list_jobs, name=LIST_JOBS, allow_head=False)
     app.router.add_get(EXECUTE_GRAPH_PATH, dli.execute_graph, name=EXECUTE_GRAPH, allow_head=False)
     app.router.add_post(IAM_TOKEN_PATH, iam.iam_token, name=IAM_TOKEN)
+    metadata = MetadataHandlers(sim.metadata, sim.iam)
+    app.router.add_put(METADATA_TOKEN_PATH, metadata.token, name=METADATA_TOKEN_ROUTE)
+    app.router.add_get(
+        METADATA_SECURITY_KEY_PATH, metadata.security_key, name=METADATA, allow_head=False
+    )
+    app.router.add_post(POD_IDENTITY_PATH, metadata.pod_identity, name=POD_IDENTITY)
+    app.router.add_post(STS_ASSUME_OIDC_PATH, metadata.assume_with_oidc, name=WORKLOAD_IDENTITY)
     return app
 
 

@@ -2,8 +2,8 @@
 
 Latency, lifecycles brought up to date, route lookup, AK/SK signature or IAM token check,
 throttling, injected faults (delivered as the fault says: an error body, a reset connection, a
-truncated body) and the request log. IAM's token endpoint is not behind DLI's gateway: it gets
-no authentication or throttling, only its faults.
+truncated body) and the request log. IAM's token endpoint and the metadata service are not behind
+DLI's gateway: they get no authentication or throttling, only their faults.
 """
 
 from __future__ import annotations
@@ -18,7 +18,15 @@ from typing import Final
 
 from aiohttp import web
 
-from exporter.dli.api import AUTH_TOKEN_HEADER, IAM_TOKEN, OPERATIONS, REQUEST_ID_HEADER
+from exporter.dli.api import (
+    AUTH_TOKEN_HEADER,
+    IAM_TOKEN,
+    METADATA,
+    OPERATIONS,
+    POD_IDENTITY,
+    REQUEST_ID_HEADER,
+    WORKLOAD_IDENTITY,
+)
 from exporter.signing import SignatureError
 from exporter.simulator.faults import Fault, Faults
 from exporter.simulator.iam import Iam
@@ -27,6 +35,11 @@ from exporter.simulator.traffic import UNKNOWN, Traffic
 from exporter.simulator.wire import USER, apig_error, iam_error_body, parse_query
 
 __all__ = ["Gateway"]
+
+#: Route names that are not operation names, and the operation they count as.
+_ROUTE_OPERATIONS: Final = {"metadata_token": METADATA}
+#: Operations not behind DLI's gateway: no authentication or throttling, only their faults.
+_UNGUARDED: Final = frozenset({IAM_TOKEN, METADATA, POD_IDENTITY, WORKLOAD_IDENTITY})
 
 #: Set when an injected fault reset the connection instead of answering.
 _RESET: Final = web.RequestKey("reset", bool)
@@ -52,9 +65,11 @@ class Gateway:
         self._projects.advance()
         request_id = uuid.uuid4().hex
         route_name = request.match_info.route.name
+        route_name = _ROUTE_OPERATIONS.get(route_name or "", route_name)
         operation = route_name if route_name in OPERATIONS else UNKNOWN
-        if operation == IAM_TOKEN:
-            response, access_key = await self._answer_iam(request, handler, request_id), None
+        if operation in _UNGUARDED:
+            response = await self._answer_unguarded(request, handler, operation, request_id)
+            access_key = None
         else:
             response, access_key = await self._answer(request, handler, operation, request_id)
         if not response.prepared:  # a truncated answer was sent already, with its id
@@ -73,13 +88,13 @@ class Gateway:
         )
         return response
 
-    async def _answer_iam(
-        self, request: web.Request, handler: _Handler, request_id: str
+    async def _answer_unguarded(
+        self, request: web.Request, handler: _Handler, operation: str, request_id: str
     ) -> web.StreamResponse:
-        """IAM is not behind DLI's gateway: no signature check and no throttling, only faults."""
-        fault = self._faults.take(IAM_TOKEN)
+        """IAM, metadata, pod identity and STS are not behind DLI's gateway: only faults."""
+        fault = self._faults.take(operation)
         if fault is not None:
-            return await _fault_response(request, fault, request_id, IAM_TOKEN)
+            return await _fault_response(request, fault, request_id, operation)
         return await handler(request)
 
     async def _answer(

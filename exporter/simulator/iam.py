@@ -7,9 +7,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from exporter.signing import verify_request
+from exporter.dli.api import SECURITY_TOKEN_HEADER
+from exporter.signing import SignatureError, verify_request
 
-__all__ = ["Iam", "IssuedToken"]
+__all__ = ["Iam", "IssuedToken", "TemporaryCredential"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +19,17 @@ class IssuedToken:
 
     user: str
     project_id: str
+    issued_at: float
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TemporaryCredential:
+    """Temporary AK/SK with their security token (times on the simulator's clock)."""
+
+    access: str
+    secret: str
+    security_token: str
     issued_at: float
     expires_at: float
 
@@ -43,6 +55,7 @@ class Iam:
         self._credentials = dict(credentials)
         self._users = dict(iam_users or {})
         self._tokens: dict[str, IssuedToken] = {}
+        self._temporary: dict[str, TemporaryCredential] = {}
 
     def secret_for(self, access_key: str) -> str | None:
         """The secret key of ``access_key``, or ``None`` when it is unknown."""
@@ -56,16 +69,59 @@ class Iam:
         headers: Mapping[str, str],
         body: bytes,
     ) -> str:
-        """The access key of a correctly AK/SK-signed request; `SignatureError` otherwise."""
-        return verify_request(
+        """The access key of a correctly AK/SK-signed request; `SignatureError` otherwise.
+
+        Temporary AK/SK are accepted only until they expire (or are revoked) and only with
+        their own security token in ``X-Security-Token``.
+        """
+        access_key = verify_request(
             method,
             raw_path,
             raw_query,
             headers,
             body,
-            lookup_secret=self.secret_for,
+            lookup_secret=self._any_secret,
             now=datetime.fromtimestamp(self.clock(), tz=UTC),
         )
+        temporary = self._temporary.get(access_key)
+        if temporary is not None:
+            sent = next(
+                (v for k, v in headers.items() if k.lower() == SECURITY_TOKEN_HEADER.lower()),
+                None,
+            )
+            if sent is None:
+                raise SignatureError("Incorrect IAM authentication information: token missing")
+            if not secrets.compare_digest(sent.encode(), temporary.security_token.encode()):
+                raise SignatureError("Incorrect IAM authentication information: token mismatch")
+            if temporary.expires_at <= self.clock():
+                raise SignatureError("Incorrect IAM authentication information: token expired")
+        return access_key
+
+    def _any_secret(self, access_key: str) -> str | None:
+        temporary = self._temporary.get(access_key)
+        return temporary.secret if temporary is not None else self.secret_for(access_key)
+
+    def issue_temporary(self, ttl: float) -> TemporaryCredential:
+        """New temporary AK/SK valid ``ttl`` seconds (expired ones are forgotten an hour later)."""
+        now = self.clock()
+        self._temporary = {a: c for a, c in self._temporary.items() if c.expires_at > now - 3600}
+        credential = TemporaryCredential(
+            access="TMP" + secrets.token_hex(8).upper(),
+            secret=secrets.token_urlsafe(30),
+            security_token="gQpjbi1ub3J0aC00" + secrets.token_urlsafe(120),
+            issued_at=now,
+            expires_at=now + ttl,
+        )
+        self._temporary[credential.access] = credential
+        return credential
+
+    def temporary_credentials(self) -> list[TemporaryCredential]:
+        """Every temporary credential issued and not revoked, oldest first."""
+        return list(self._temporary.values())
+
+    def revoke_temporary(self) -> None:
+        """Invalidate every temporary AK/SK issued so far (as detaching the agency does)."""
+        self._temporary.clear()
 
     def check_password(self, user: str, password: str, domain_name: str) -> bool:
         """True when ``user`` exists in ``domain_name`` with this password."""

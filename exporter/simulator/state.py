@@ -15,13 +15,14 @@ from aiohttp import web
 
 from exporter.simulator.app import create_app
 from exporter.simulator.faults import Fault, Faults
-from exporter.simulator.iam import Iam, IssuedToken
+from exporter.simulator.iam import Iam, IssuedToken, TemporaryCredential
 from exporter.simulator.jobs import SimJob
+from exporter.simulator.metadata import Metadata
 from exporter.simulator.projects import Projects
 from exporter.simulator.traffic import RequestRecord, Traffic
 
 # Fault, IssuedToken and RequestRecord were defined here; they stay importable from here.
-__all__ = ["Fault", "IssuedToken", "RequestRecord", "Simulator"]
+__all__ = ["Fault", "IssuedToken", "RequestRecord", "Simulator", "TemporaryCredential"]
 
 
 class Simulator:
@@ -37,7 +38,11 @@ class Simulator:
     valid for ``token_ttl`` seconds (an attribute tests may change) on every DLI endpoint.
     Projects are named like IAM names them: the first ``region``, later ones ``region_<id>``.
 
-    The parts are the attributes `projects`, `iam`, `faults` and `traffic`; the settings above
+    Metadata service (`metadata`): hands out temporary AK/SK valid ``credential_ttl`` seconds;
+    DLI accepts them, with their ``X-Security-Token``, until they expire or are revoked.
+
+    The parts are the attributes `projects`, `iam`, `metadata`, `faults` and `traffic`; the
+    settings above
     are attributes too, read and written through to the part that uses them.
     """
 
@@ -54,11 +59,13 @@ class Simulator:
         iam_users: Mapping[str, tuple[str, str]] | None = None,
         token_ttl: float = 86_400.0,
         region: str = "cn-north-4",
+        credential_ttl: float = 86_400.0,
     ) -> None:
         self.projects = Projects(clock=clock, seed=seed, lifecycle=lifecycle, region=region)
         self.iam = Iam(
             credentials=credentials, clock=clock, iam_users=iam_users, token_ttl=token_ttl
         )
+        self.metadata = Metadata(self.iam, clock, credential_ttl)
         self.faults = Faults()
         self.traffic = Traffic(
             clock=clock, latency=latency, rate_limit=rate_limit, log_limit=request_log_limit
@@ -81,6 +88,7 @@ class Simulator:
     @clock.setter
     def clock(self, clock: Callable[[], float]) -> None:
         self.projects.clock = self.iam.clock = self.traffic.clock = clock
+        self.metadata.clock = clock
 
     @property
     def seed(self) -> int:
@@ -135,6 +143,51 @@ class Simulator:
     @token_ttl.setter
     def token_ttl(self, token_ttl: float) -> None:
         self.iam.token_ttl = token_ttl
+
+    @property
+    def credential_ttl(self) -> float:
+        """Seconds the temporary AK/SK the metadata service hands out are valid."""
+        return self.metadata.credential_ttl
+
+    @credential_ttl.setter
+    def credential_ttl(self, credential_ttl: float) -> None:
+        self.metadata.credential_ttl = credential_ttl
+
+    @property
+    def metadata_token_status(self) -> int | None:
+        """What the metadata token endpoint answers: ``None`` issues tokens; 404/405/503 not."""
+        return self.metadata.token_status
+
+    @metadata_token_status.setter
+    def metadata_token_status(self, status: int | None) -> None:
+        self.metadata.token_status = status
+
+    @property
+    def metadata_agency(self) -> bool:
+        """False: the instance has no agency, and the key endpoint answers 401."""
+        return self.metadata.agency
+
+    @metadata_agency.setter
+    def metadata_agency(self, agency: bool) -> None:
+        self.metadata.agency = agency
+
+    @property
+    def pod_identity_token(self) -> str | None:
+        """The ``Authorization`` token pod identity accepts (``None``: it accepts none)."""
+        return self.metadata.pod_token
+
+    @pod_identity_token.setter
+    def pod_identity_token(self, token: str | None) -> None:
+        self.metadata.pod_token = token
+
+    @property
+    def oidc_identity(self) -> tuple[str, str, str] | None:
+        """The ``(provider_urn, agency_urn, id_token)`` STS accepts (``None``: none)."""
+        return self.metadata.oidc_identity
+
+    @oidc_identity.setter
+    def oidc_identity(self, identity: tuple[str, str, str] | None) -> None:
+        self.metadata.oidc_identity = identity
 
     @property
     def request_log(self) -> list[RequestRecord]:
@@ -222,6 +275,26 @@ class Simulator:
     def revoke_tokens(self) -> None:
         """Invalidate every token issued so far (as a password change does)."""
         self.iam.revoke_tokens()
+
+    def issue_temporary_credentials(self, ttl: float | None = None) -> TemporaryCredential:
+        """New temporary AK/SK valid ``ttl`` seconds (default ``credential_ttl``)."""
+        return self.iam.issue_temporary(self.credential_ttl if ttl is None else ttl)
+
+    def temporary_credentials(self) -> list[TemporaryCredential]:
+        """Every temporary AK/SK issued and not revoked, oldest first."""
+        return self.iam.temporary_credentials()
+
+    def revoke_temporary_credentials(self) -> None:
+        """Invalidate every temporary AK/SK issued so far; DLI answers 401 to them."""
+        self.iam.revoke_temporary()
+
+    def metadata_tokens(self) -> list[str]:
+        """The metadata session tokens issued and not expired or revoked."""
+        return self.metadata.tokens()
+
+    def revoke_metadata_tokens(self) -> None:
+        """Invalidate every metadata session token; the key endpoint answers 401 to them."""
+        self.metadata.revoke_tokens()
 
     # --- faults (`Faults`) -----------------------------------------------------------------
 
