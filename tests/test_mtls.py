@@ -194,15 +194,6 @@ def test_client_ca_file_problems(tls_dir: Path, settings: str, problem: str) -> 
     assert expected in problems_of(web).splitlines()
 
 
-def test_an_unreadable_client_ca_file_is_a_problem(tls_dir: Path) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root reads every file")
-    (tls_dir / "clients.crt").chmod(0)
-    web = tls_dir / "web.yml"
-    web.write_text(mtls("RequireAndVerifyClientCert"))
-    assert "tls_server_config.client_ca_file: cannot read" in problems_of(web)
-
-
 def test_a_client_ca_file_broken_after_loading_is_reported_when_put_in_force(
     tls_dir: Path,
 ) -> None:
