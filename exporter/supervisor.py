@@ -12,6 +12,7 @@ import aiohttp
 from exporter.auth import Credentials, RequestObserver
 from exporter.config import Config, TargetConfig
 from exporter.dli.jobs import JobsApi, JobsSource
+from exporter.dli.projects import ProjectLookup
 from exporter.dli.registry import RESOURCES
 from exporter.dli.resource import Resource, SourceContext
 from exporter.dli.transport import Transport
@@ -45,6 +46,7 @@ class _Running:
     target: TargetConfig
     poller: Poller
     task: asyncio.Task[None]
+    project: ProjectLookup
 
 
 class Supervisor:
@@ -102,7 +104,7 @@ class Supervisor:
             (changed if running else added).append(name)
             if running is not None:
                 running.task.cancel()
-            self._start(target, running.poller.snapshot if running else None)
+            self._start(target, running)
         self._store.retain(wanted)
         self._on_change()
         return ConfigChange(tuple(added), tuple(changed), removed, tuple(unchanged))
@@ -115,8 +117,10 @@ class Supervisor:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _start(self, target: TargetConfig, previous: Snapshot | None) -> None:
+    def _start(self, target: TargetConfig, running: _Running | None) -> None:
+        """Start ``target``'s poller, carrying on from the one it replaces (``running``)."""
         assert self._session is not None, "start() first"
+        previous = running.poller.snapshot if running else None
         api_metrics, problems = self._api_metrics, self._problem_metrics
 
         def observe(operation: str, code: str, seconds: float) -> None:
@@ -136,19 +140,36 @@ class Supervisor:
                 extra={"fields": {"target": target.name, "endpoint": target.endpoint}},
             )
 
-        transport = Transport(
-            self._session,
-            endpoint=target.endpoint,
-            credentials=self._credentials(target, self._session, observe),
-            timeout=target.timeout,
-            limiter=RateLimiter(target.rate_limit),
-            observe=observe,
-            on_values=values_rejected,
-            ssl_option=ssl_setting(target.tls),
+        credentials = self._credentials(target, self._session, observe)
+        limiter = RateLimiter(target.rate_limit)
+
+        def transport_to(endpoint: str) -> Transport:
+            assert self._session is not None
+            return Transport(
+                self._session,
+                endpoint=endpoint,
+                credentials=credentials,
+                timeout=target.timeout,
+                limiter=limiter,
+                observe=observe,
+                on_values=values_rejected,
+                ssl_option=ssl_setting(target.tls),
+            )
+
+        transport = transport_to(target.endpoint)
+        project = ProjectLookup(
+            target=target.name,
+            region=target.region,
+            known=target.project_id or _found_before(target, running),
+            transport=None
+            if target.project_id
+            else transport_to(
+                target.iam_endpoint or f"https://iam.{target.region}.myhuaweicloud.com"
+            ),
         )
         api = JobsApi(
             transport,
-            project_id=target.project_id,
+            project_id=project,
             filters=target.filters,
             page_concurrency=target.concurrency,
         )
@@ -168,7 +189,7 @@ class Supervisor:
         )
         task = asyncio.create_task(poller.run(), name=f"poll {target.name}")
         task.add_done_callback(_report_end)
-        self._running[target.name] = _Running(target, poller, task)
+        self._running[target.name] = _Running(target, poller, task, project)
 
     def _publish(self, poller: Poller, snapshot: Snapshot) -> None:
         """Publish a poller's snapshot unless the poller was replaced or removed meanwhile."""
@@ -179,6 +200,21 @@ class Supervisor:
         if self._on_publish is not None:
             self._on_publish(snapshot)
         self._on_change()
+
+
+def _found_before(target: TargetConfig, running: _Running | None) -> str | None:
+    """The project id the replaced poller looked up, if the lookup would ask the same."""
+    if running is None or running.target.project_id is not None:
+        return None
+    old = running.target
+    same = (old.region, old.auth, old.iam_endpoint, old.endpoint, old.tls) == (
+        target.region,
+        target.auth,
+        target.iam_endpoint,
+        target.endpoint,
+        target.tls,
+    )
+    return running.project.project_id if same else None
 
 
 def _report_end(task: asyncio.Task[None]) -> None:

@@ -24,7 +24,7 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 
 from exporter import __version__
-from exporter.auth import credentials_for, describe_credentials
+from exporter.auth import CredentialsPool, describe_credentials
 from exporter.basicauth import BasicAuth
 from exporter.config import Config
 from exporter.config.web import WebConfig, WebSettings
@@ -55,7 +55,7 @@ def create_app(
     config: Config,
     *,
     load_config: ConfigLoader | None = None,
-    credentials: CredentialsFactory = credentials_for,
+    credentials: CredentialsFactory | None = None,
     web_config: WebConfig | None = None,
     enable_lifecycle: bool = False,
     reload_timeout: float = DEFAULT_RELOAD_TIMEOUT,
@@ -69,7 +69,9 @@ def create_app(
     ``load_config`` re-reads the configuration on reload (SIGHUP, ``POST /-/reload``); without
     it a reload re-applies ``config``. ``web_config`` adds basic auth (TLS is the listener's);
     ``web_config_live`` instead is a web config that reloads re-read with ``config`` (the CLI's).
-    ``enable_lifecycle`` enables ``/-/reload`` over HTTP (403 otherwise, as in Prometheus);
+    ``credentials`` builds each target's credentials (default: a `CredentialsPool` of this app,
+    so targets assuming the same agency share one credential). ``enable_lifecycle`` enables
+    ``/-/reload`` over HTTP (403 otherwise, as in Prometheus);
     ``reload_timeout`` bounds each reload's config read. ``hooks`` instrument the exporter and
     the app (see `ExporterHooks`). ``tuning`` applies `tune_process` first, as the CLI does;
     without it the process-wide settings are left alone. ``resources`` are what every target
@@ -84,7 +86,7 @@ def create_app(
     exporter = Exporter(
         config,
         load_config=load_config or (lambda: config),
-        credentials=credentials,
+        credentials=credentials or CredentialsPool(),
         reload_timeout=reload_timeout,
         hooks=hooks,
         resources=resources,

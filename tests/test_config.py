@@ -378,7 +378,14 @@ BAD: list[tuple[str, str, str, str]] = [
     ),
     ("missing region", "targets: [{name: a, project_id: p}]\n", f"{T0}.region", "is required"),
     ("bad region", replaced("cn-north-4", "CN North"), f"{T0}.region", "lowercase"),
-    ("missing project_id", "targets: [{name: a, region: x}]\n", f"{T0}.project_id", "required"),
+    (
+        "project_id missing with password auth",
+        "targets: [{name: a, region: x, auth: {type: password, username: u, password: p, "
+        "domain_name: d}}]\n",
+        f"{T0}.project_id",
+        "is required with auth type password",
+    ),
+    ("empty project_id", replaced("project_id: p1", "project_id: ''"), f"{T0}.project_id", ""),
     ("numeric project_id", replaced("p1", "0123"), f"{T0}.project_id", "quote it"),
     ("endpoint scheme", one_target("endpoint: ftp://x.com\n"), f"{T0}.endpoint", "http:// or"),
     ("endpoint no host", one_target("endpoint: 'https://'\n"), f"{T0}.endpoint", "with a host"),
@@ -692,7 +699,7 @@ def test_duplicate_keys_reported_with_lines_and_rest_still_validated() -> None:
         ("timeout", "duplicate key (line 2)"),
         ("targets[0].name", "duplicate key (line 4)"),
     ]
-    assert {p.key for p in problems[2:]} == {"targets[0].region", "targets[0].project_id"}
+    assert {p.key for p in problems[2:]} == {"targets[0].region"}  # project_id is optional
 
 
 def test_config_error_str_has_one_line_per_problem() -> None:
@@ -1382,3 +1389,39 @@ def test_tls_ca_file_device(tmp_path: Path) -> None:
 def test_tls_section_shape(body: str, key: str, fragment: str) -> None:
     problems = problems_of(one_target(body))
     assert [(p.key, fragment in p.message) for p in problems] == [(key, True)], problems
+
+
+# --------------------------------------------------------------------------- project_id
+
+
+def test_project_id_absent_is_looked_up_at_the_regional_iam_endpoint() -> None:
+    target = parse("targets: [{name: a, region: cn-east-3}]\n").targets[0]
+    assert target.project_id is None
+    assert target.iam_endpoint == "https://iam.cn-east-3.myhuaweicloud.com"
+
+
+def test_project_id_lookup_endpoint_from_the_target_else_the_sdk_variable() -> None:
+    env = {**ENV, "HUAWEICLOUD_SDK_IAM_ENDPOINT": "https://iam.example.com"}
+    text = "targets: [{name: a, region: cn-east-3}, {name: b, region: x, iam_endpoint: 'http://i:1'}]\n"
+    a, b = parse(text, env).targets
+    assert (a.iam_endpoint, b.iam_endpoint) == ("https://iam.example.com", "http://i:1")
+
+
+def test_project_id_present_needs_no_iam_endpoint() -> None:
+    target = parse(one_target("")).targets[0]
+    assert (target.project_id, target.iam_endpoint) == ("p1", None)
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [("7", "quote it"), ("''", ""), ("[a]", ""), ("{a: 1}", "")],
+)
+def test_project_id_invalid_when_given(value: str, fragment: str) -> None:
+    problems = problems_of(f"targets: [{{name: a, region: x, project_id: {value}}}]\n")
+    assert [p.key for p in problems] == ["targets[0].project_id"]
+    assert fragment in problems[0].message
+
+
+def test_target_iam_endpoint_is_checked() -> None:
+    problems = problems_of("targets: [{name: a, region: x, iam_endpoint: 'ftp://i'}]\n")
+    assert [p.key for p in problems] == ["targets[0].iam_endpoint"]

@@ -1,10 +1,12 @@
 """Credential providers: turn an unsigned request into one DLI will accept.
 
 One module per provider (`aksk`, `iam_token`, `metadata`, `pod_identity`,
-`workload_identity`), their shared renewal logic in `base` and `temporary`, and the choice
-among them in `factory`. The names other modules use are importable from here.
+`workload_identity`, `agency`), their shared renewal logic in `base` and `temporary`, the choice
+among them in `factory`, and in `pool` the factory sharing agency credentials among targets.
+The names other modules use are importable from here.
 """
 
+from exporter.auth.agency import AgencyCredentials, AgencyUser
 from exporter.auth.aksk import AkSkCredentials
 from exporter.auth.base import (
     MIN_REFETCH_INTERVAL,
@@ -20,9 +22,11 @@ from exporter.auth.factory import credentials_for, describe_credentials
 from exporter.auth.iam_token import IamTokenCredentials
 from exporter.auth.metadata import MetadataCredentials
 from exporter.auth.pod_identity import PodIdentityCredentials
+from exporter.auth.pool import CredentialsPool
 from exporter.auth.temporary import TEMPORARY_MARGIN_MAX, TemporaryAkSk, TemporaryKey
 from exporter.auth.workload_identity import WorkloadIdentityCredentials
 from exporter.dli.api import (
+    ASSUME_AGENCY,
     AUTH_TOKEN_HEADER,
     IAM_TOKEN,
     METADATA,
@@ -31,6 +35,7 @@ from exporter.dli.api import (
 )
 
 __all__ = [
+    "ASSUME_AGENCY",
     "AUTH_TOKEN_HEADER",
     "IAM_TOKEN",
     "METADATA",
@@ -42,8 +47,11 @@ __all__ = [
     "REJECTED_BACKOFF_MAX",
     "TEMPORARY_MARGIN_MAX",
     "WORKLOAD_IDENTITY",
+    "AgencyCredentials",
+    "AgencyUser",
     "AkSkCredentials",
     "Credentials",
+    "CredentialsPool",
     "IamTokenCredentials",
     "MetadataCredentials",
     "PodIdentityCredentials",

@@ -10,6 +10,7 @@ path it concerns (``targets[1].auth.secret_key``); messages never contain secret
 
 from exporter.config.loader import MAX_EXPANSION
 from exporter.config.model import (
+    DEFAULT_AGENCY_DURATION,
     DEFAULT_CONCURRENCY,
     DEFAULT_CREDENTIALS_FILE,
     DEFAULT_POLL_INTERVAL,
@@ -28,6 +29,7 @@ from exporter.config.model import (
     ENV_SK,
     ENV_STS_ENDPOINT,
     JOB_TYPES,
+    MAX_AGENCY_DURATION,
     MAX_CA_FILE_SIZE,
     MAX_CONCURRENCY,
     MAX_CONFIG_FILE_SIZE,
@@ -35,11 +37,14 @@ from exporter.config.model import (
     MAX_RATE_LIMIT,
     MAX_SECRET_FILE_SIZE,
     MAX_TIMEOUT,
+    MIN_AGENCY_DURATION,
     MIN_POLL_INTERVAL,
     MIN_RATE_LIMIT,
     STATE_SET_MODES,
     AkSkAuth,
+    AssumeAgencyAuth,
     Auth,
+    BaseAuth,
     Config,
     Filters,
     MetadataAuth,
@@ -56,6 +61,7 @@ from exporter.config.problems import ConfigError, ConfigProblem, Problems
 from exporter.config.types import parse_duration
 
 __all__ = [
+    "DEFAULT_AGENCY_DURATION",
     "DEFAULT_CONCURRENCY",
     "DEFAULT_CREDENTIALS_FILE",
     "DEFAULT_POLL_INTERVAL",
@@ -74,6 +80,7 @@ __all__ = [
     "ENV_SK",
     "ENV_STS_ENDPOINT",
     "JOB_TYPES",
+    "MAX_AGENCY_DURATION",
     "MAX_CA_FILE_SIZE",
     "MAX_CONCURRENCY",
     "MAX_CONFIG_FILE_SIZE",
@@ -82,11 +89,14 @@ __all__ = [
     "MAX_RATE_LIMIT",
     "MAX_SECRET_FILE_SIZE",
     "MAX_TIMEOUT",
+    "MIN_AGENCY_DURATION",
     "MIN_POLL_INTERVAL",
     "MIN_RATE_LIMIT",
     "STATE_SET_MODES",
     "AkSkAuth",
+    "AssumeAgencyAuth",
     "Auth",
+    "BaseAuth",
     "Config",
     "ConfigError",
     "ConfigProblem",

@@ -2,7 +2,9 @@
 
 The sources and their keys: ``aksk`` (the default), ``password``, ``metadata``, ``profile``,
 ``pod_identity`` and ``workload_identity``; `AuthSection` is their discriminated union,
-`env_auth` the AK/SK the environment gives a target without ``auth``.
+`env_auth` the AK/SK the environment gives a target without ``auth``. Each may add
+``assume_agency`` (`AssumeAgencySection`): that identity then polls with the temporary AK/SK of
+an agency in another account.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Annotated, Any, Final
 from pydantic import BeforeValidator, ConfigDict, Discriminator, Tag
 
 from exporter.config.model import (
+    DEFAULT_AGENCY_DURATION,
     DEFAULT_OIDC_DURATION,
     DEFAULT_OIDC_SESSION_NAME,
     ENV_AK,
@@ -26,8 +29,12 @@ from exporter.config.model import (
     ENV_SECURITY_TOKEN,
     ENV_SK,
     ENV_STS_ENDPOINT,
+    MAX_AGENCY_DURATION,
+    MIN_AGENCY_DURATION,
     AkSkAuth,
+    AssumeAgencyAuth,
     Auth,
+    BaseAuth,
     MetadataAuth,
     PasswordAuth,
     PodIdentityAuth,
@@ -53,6 +60,7 @@ __all__ = [
     "AUTH_TYPES",
     "OIDC_CHAIN_VARIABLES",
     "AkSkSection",
+    "AssumeAgencySection",
     "AuthSection",
     "MetadataSection",
     "PasswordSection",
@@ -86,7 +94,55 @@ def _secret(value: Secret | None, from_file: Secret | None) -> Secret:
     return secret
 
 
-class AkSkSection(Section):
+def _agency_duration(value: Any) -> int:
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    low, high = MIN_AGENCY_DURATION, MAX_AGENCY_DURATION
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        fail(f"must be a whole number of seconds from {low} to {high}")
+    return value
+
+
+class AssumeAgencySection(Section):
+    """``auth.assume_agency``: the agency ``agency_name`` of the account ``domain_name`` or
+    ``domain_id`` (exactly one), assumed for temporary AK/SK valid ``duration_seconds``."""
+
+    domain_name: Text | None = None
+    domain_id: Text | None = None
+    agency_name: Text
+    duration_seconds: Annotated[int, BeforeValidator(_agency_duration)] = DEFAULT_AGENCY_DURATION
+    iam_endpoint: Url | None = None
+
+    @classmethod
+    def precheck(cls, data: dict[Any, Any], context: Context) -> tuple[dict[Any, Any], list[Issue]]:
+        names = [key for key in ("domain_name", "domain_id") if data.get(key) is not None]
+        if len(names) == 1:
+            return data, []
+        return data, [(("domain_name",), "set exactly one of domain_name and domain_id")]
+
+    def wrap(self, base: BaseAuth, region: str) -> AssumeAgencyAuth:
+        endpoint = self.iam_endpoint or f"https://iam.{region}.myhuaweicloud.com"
+        return AssumeAgencyAuth(
+            base,
+            self.agency_name,
+            endpoint,
+            domain_name=self.domain_name,
+            domain_id=self.domain_id,
+            duration_seconds=self.duration_seconds,
+        )
+
+
+class _AuthSection(Section):
+    """A credential source, optionally assuming an agency with it."""
+
+    assume_agency: AssumeAgencySection | None = None
+
+    def _built(self, base: BaseAuth, region: str) -> Auth:
+        agency = self.assume_agency
+        return base if agency is None else agency.wrap(base, region)
+
+
+class AkSkSection(_AuthSection):
     """``auth`` with ``type: aksk`` (the default): access key, secret key, optional token."""
 
     tag = "aksk"
@@ -104,10 +160,11 @@ class AkSkSection(Section):
 
     def build(self, region: str) -> Auth:
         token = self.security_token or self.security_token_file
-        return AkSkAuth(self.access_key, _secret(self.secret_key, self.secret_key_file), token)
+        base = AkSkAuth(self.access_key, _secret(self.secret_key, self.secret_key_file), token)
+        return self._built(base, region)
 
 
-class PasswordSection(Section):
+class PasswordSection(_AuthSection):
     """``auth`` with ``type: password``: an IAM user, exchanged for a token."""
 
     tag = "password"
@@ -126,10 +183,12 @@ class PasswordSection(Section):
     def build(self, region: str) -> Auth:
         endpoint = self.iam_endpoint or f"https://iam.{region}.myhuaweicloud.com"
         password = _secret(self.password, self.password_file)
-        return PasswordAuth(self.username, password, self.domain_name, endpoint)
+        return self._built(
+            PasswordAuth(self.username, password, self.domain_name, endpoint), region
+        )
 
 
-class MetadataSection(Section):
+class MetadataSection(_AuthSection):
     """``auth`` with ``type: metadata``: the ECS agency's temporary AK/SK, renewed."""
 
     tag = "metadata"
@@ -138,10 +197,11 @@ class MetadataSection(Section):
     endpoint: Url | None = None
 
     def build(self, region: str) -> Auth:
-        return MetadataAuth() if self.endpoint is None else MetadataAuth(self.endpoint)
+        base = MetadataAuth() if self.endpoint is None else MetadataAuth(self.endpoint)
+        return self._built(base, region)
 
 
-class ProfileSection(Section):
+class ProfileSection(_AuthSection):
     """``auth`` with ``type: profile``: the SDK's profile file, read when the config is loaded.
 
     ``path`` defaults to ``HUAWEICLOUD_SDK_CREDENTIALS_FILE``, else
@@ -162,10 +222,10 @@ class ProfileSection(Section):
 
     def build(self, region: str) -> Auth:
         profile: ProfileAuth = self.path
-        return profile
+        return self._built(profile, region)
 
 
-class PodIdentitySection(Section):
+class PodIdentitySection(_AuthSection):
     """``auth`` with ``type: pod_identity``: CCE pod identity's temporary AK/SK.
 
     ``uri`` and ``token_file`` default to the variables CCE injects,
@@ -192,7 +252,7 @@ class PodIdentitySection(Section):
 
     def build(self, region: str) -> Auth:
         assert self.uri is not None and self.token_file is not None  # the precheck made sure
-        return PodIdentityAuth(self.uri, self.token_file)
+        return self._built(PodIdentityAuth(self.uri, self.token_file), region)
 
 
 def _oidc_duration(value: Any) -> int:
@@ -203,7 +263,7 @@ def _oidc_duration(value: Any) -> int:
     return value
 
 
-class WorkloadIdentitySection(Section):
+class WorkloadIdentitySection(_AuthSection):
     """``auth`` with ``type: workload_identity``: an OIDC id token exchanged at STS.
 
     Each key defaults to the SDK's variable: ``HUAWEICLOUD_OIDC_PROVIDER_URN``,
@@ -236,7 +296,7 @@ class WorkloadIdentitySection(Section):
 
     def build(self, region: str) -> Auth:
         assert self.provider_urn and self.agency_urn and self.id_token_file  # the precheck
-        return WorkloadIdentityAuth(
+        base = WorkloadIdentityAuth(
             self.provider_urn,
             self.agency_urn,
             self.id_token_file,
@@ -244,6 +304,7 @@ class WorkloadIdentitySection(Section):
             self.session_name or DEFAULT_OIDC_SESSION_NAME,
             self.duration_seconds or DEFAULT_OIDC_DURATION,
         )
+        return self._built(base, region)
 
 
 _OIDC_KEYS: Final = (

@@ -51,8 +51,14 @@ ENV_OIDC_TOKEN_FILE: Final = "HUAWEICLOUD_OIDC_TOKEN_FILE"  # noqa: S105 - a nam
 ENV_OIDC_SESSION_NAME: Final = "HUAWEICLOUD_OIDC_SESSION_NAME"
 ENV_OIDC_DURATION: Final = "HUAWEICLOUD_OIDC_DURATION_SECONDS"
 ENV_STS_ENDPOINT: Final = "HUAWEICLOUD_SDK_STS_ENDPOINT"
+#: The IAM endpoint of the project-id lookup (the SDK's ``IamHelper.get_iam_endpoint``).
+ENV_IAM_ENDPOINT: Final = "HUAWEICLOUD_SDK_IAM_ENDPOINT"
 DEFAULT_OIDC_SESSION_NAME: Final = "oidc-sts-session"
 DEFAULT_OIDC_DURATION: Final = 3600
+#: ``assume_role.duration_seconds`` bounds of IAM's CreateTemporaryAccessKeyByAgency.
+MIN_AGENCY_DURATION: Final = 900
+MAX_AGENCY_DURATION: Final = 86_400
+DEFAULT_AGENCY_DURATION: Final = 3600
 
 
 STATE_SET_MODES: Final = ("all", "current")
@@ -125,9 +131,30 @@ class WorkloadIdentityAuth:
     duration_seconds: int = DEFAULT_OIDC_DURATION
 
 
-Auth: TypeAlias = (
+BaseAuth: TypeAlias = (
     AkSkAuth | PasswordAuth | MetadataAuth | ProfileAuth | PodIdentityAuth | WorkloadIdentityAuth
 )
+
+
+@dataclass(frozen=True, slots=True)
+class AssumeAgencyAuth:
+    """``base``'s identity assuming the agency ``agency_name`` of another account (given by
+    exactly one of ``domain_name``/``domain_id``) at ``iam_endpoint`` for temporary AK/SK."""
+
+    base: BaseAuth
+    agency_name: str
+    iam_endpoint: str
+    domain_name: str | None = None
+    domain_id: str | None = None
+    duration_seconds: int = DEFAULT_AGENCY_DURATION
+
+    @property
+    def domain(self) -> str:
+        """The other account, as configured (its name or id)."""
+        return self.domain_name or self.domain_id or ""
+
+
+Auth: TypeAlias = BaseAuth | AssumeAgencyAuth
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,11 +174,15 @@ class TlsClientConfig:
 
 @dataclass(frozen=True, slots=True)
 class TargetConfig:
-    """One DLI project in one region to poll."""
+    """One DLI project in one region to poll.
+
+    ``project_id`` ``None``: looked up in IAM (the project named ``region``) at
+    ``iam_endpoint`` on the first poll; ``iam_endpoint`` ``None`` means IAM's regional endpoint.
+    """
 
     name: str
     region: str
-    project_id: str
+    project_id: str | None
     endpoint: str
     auth: Auth
     poll_interval: float = DEFAULT_POLL_INTERVAL
@@ -160,6 +191,7 @@ class TargetConfig:
     rate_limit: float = DEFAULT_RATE_LIMIT
     filters: Filters = field(default_factory=Filters)
     tls: TlsClientConfig = TlsClientConfig()
+    iam_endpoint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

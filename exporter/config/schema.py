@@ -27,6 +27,7 @@ from exporter.config.model import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_TIMEOUT,
     ENV_AK,
+    ENV_IAM_ENDPOINT,
     ENV_POD_TOKEN_FILE,
     ENV_POD_URI,
     ENV_SK,
@@ -151,8 +152,9 @@ class _TargetHead(Section):
 
     name: Text
     region: Region
-    project_id: Text
+    project_id: Text | None = None
     endpoint: Url | None = None
+    iam_endpoint: Url | None = None
     auth: AuthSection | None = None
 
 
@@ -171,8 +173,18 @@ class TargetSection(Settings, _TargetHead):
         must not do, so it comes last (the SDK asks it before pod identity, whose variables are
         set only in a pod anyway): it is chosen when nothing else is set at all. Half of the
         AK/SK pair in the environment is a mistake to report, not a reason to move on.
+
+        Password auth needs ``project_id``: its IAM token is scoped to the project, so the
+        project cannot be looked up with it first.
         """
-        if data.get("auth") is not None:
+        auth = data.get("auth")
+        if (
+            data.get("project_id") is None
+            and isinstance(auth, dict)
+            and auth.get("type") == "password"
+        ):
+            return data, [(("project_id",), "is required with auth type password")]
+        if auth is not None:
             return data, []
         if all(context.environ.get(name) for name in OIDC_CHAIN_VARIABLES):
             data["auth"] = {"type": "workload_identity"}
@@ -208,11 +220,17 @@ class TargetSection(Settings, _TargetHead):
             region=self.region,
             project_id=self.project_id,
             endpoint=self.endpoint or f"https://dli.{self.region}.myhuaweicloud.com",
+            iam_endpoint=None if self.project_id is not None else self._iam_endpoint(context),
             auth=auth,
             filters=Filters() if self.filters is None else self.filters.build(),
             tls=TlsClientConfig() if self.tls is None else self.tls.build(),
             **chosen,
         )
+
+    def _iam_endpoint(self, context: Context) -> str:
+        """Where the project id is looked up: as set, else the SDK's variable, else regional."""
+        from_env = context.environ.get(ENV_IAM_ENDPOINT, "").strip()
+        return self.iam_endpoint or from_env or f"https://iam.{self.region}.myhuaweicloud.com"
 
 
 def _elsewhere(section: type[Section], hint: str) -> dict[str, str]:
@@ -222,7 +240,11 @@ def _elsewhere(section: type[Section], hint: str) -> dict[str, str]:
 TargetSection.key_hints = {
     **_elsewhere(FiltersSection, "it belongs under filters"),
     **_elsewhere(AkSkSection, "it belongs under auth"),
-    **_elsewhere(PasswordSection, "it belongs under auth"),
+    **{
+        k: v
+        for k, v in _elsewhere(PasswordSection, "it belongs under auth").items()
+        if k != "iam_endpoint"
+    },
     **{
         k: v
         for k, v in _elsewhere(MetadataSection, "it belongs under auth").items()

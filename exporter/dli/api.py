@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = [
+    "ASSUME_AGENCY",
+    "ASSUME_AGENCY_PATH",
     "AUTH_TOKEN_HEADER",
     "EXECUTE_GRAPH",
     "EXECUTE_GRAPH_PATH",
@@ -18,6 +20,8 @@ __all__ = [
     "IAM_TOKEN_QUERY",
     "LIST_JOBS",
     "LIST_JOBS_PATH",
+    "LIST_PROJECTS",
+    "LIST_PROJECTS_PATH",
     "MAX_PAGE_SIZE",
     "METADATA",
     "METADATA_ENDPOINT",
@@ -39,6 +43,8 @@ __all__ = [
 
 LIST_JOBS: Final = "list_jobs"
 EXECUTE_GRAPH: Final = "execute_graph"
+#: IAM's Keystone "list projects", finding a target's project id when none is configured.
+LIST_PROJECTS: Final = "list_projects"
 IAM_TOKEN: Final = "iam_token"  # noqa: S105 - an operation name
 #: Requests to the ECS instance metadata service (its token and the temporary AK/SK).
 METADATA: Final = "metadata"
@@ -46,6 +52,8 @@ METADATA: Final = "metadata"
 POD_IDENTITY: Final = "pod_identity"
 #: Requests to STS exchanging an OIDC id token for an agency's temporary AK/SK.
 WORKLOAD_IDENTITY: Final = "workload_identity"
+#: Requests to IAM for an agency's temporary AK/SK (``auth.assume_agency``).
+ASSUME_AGENCY: Final = "assume_agency"
 #: Every operation the exporter performs, in the order its metrics list them.
 OPERATIONS: Final = (
     LIST_JOBS,
@@ -54,12 +62,16 @@ OPERATIONS: Final = (
     METADATA,
     POD_IDENTITY,
     WORKLOAD_IDENTITY,
+    LIST_PROJECTS,
+    ASSUME_AGENCY,
 )
 
 #: Route templates (aiohttp's ``{name}`` syntax), for the simulator's router.
 LIST_JOBS_PATH: Final = "/v1.0/{project_id}/streaming/jobs"
 EXECUTE_GRAPH_PATH: Final = "/v1.0/{project_id}/streaming/jobs/{job_id}/execute-graph"
 IAM_TOKEN_PATH: Final = "/v3/auth/tokens"  # noqa: S105 - a path
+#: ``GET ?name={region}``: the projects of the caller's account with that name.
+LIST_PROJECTS_PATH: Final = "/v3/projects"
 #: The query the client sends with a token request: no service catalogue in the answer.
 IAM_TOKEN_QUERY: Final = "nocatalog=true"  # noqa: S105 - a query string
 
@@ -76,6 +88,8 @@ METADATA_TOKEN_HEADER: Final = "X-Metadata-Token"  # noqa: S105 - a header name
 POD_IDENTITY_PATH: Final = "/pod-identity/credentials"
 #: STS: ``POST`` an OIDC id token with provider and agency URNs (SDK ``OidcStsAccessor``).
 STS_ASSUME_OIDC_PATH: Final = "/v5/agencies/assume-with-oidc"
+#: IAM: ``POST`` ``assume_role``: an agency's temporary AK/SK (CreateTemporaryAccessKeyByAgency).
+ASSUME_AGENCY_PATH: Final = "/v3.0/OS-CREDENTIAL/securitytokens"
 #: Carries the security token of temporary AK/SK on a signed request.
 SECURITY_TOKEN_HEADER: Final = "X-Security-Token"  # noqa: S105 - a header name
 

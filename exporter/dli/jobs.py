@@ -26,6 +26,7 @@ from exporter.dli.jobmodel import (
     parse_job_list_page,
 )
 from exporter.dli.paging import PAGE_SIZE, Page, Pager
+from exporter.dli.projects import ProjectLookup
 from exporter.dli.transport import Transport
 from exporter.errors import DliApiError
 from exporter.signing import QueryValue
@@ -42,18 +43,26 @@ MAX_BODY_BYTES: Final = MappingProxyType(
 
 
 class JobsApi:
-    """DLI's job calls for one project: the paged, filtered job list and execute-graph."""
+    """DLI's job calls for one project: the paged, filtered job list and execute-graph.
+
+    ``project_id`` is the id, or a `ProjectLookup` asked for it before each call (it asks IAM
+    only until it has found it).
+    """
 
     def __init__(
         self,
         transport: Transport,
         *,
-        project_id: str,
+        project_id: str | ProjectLookup,
         filters: Filters | None = None,
         page_concurrency: int = 4,
     ) -> None:
         self._transport = transport
-        self._project_id = project_id
+        self._project = (
+            project_id
+            if isinstance(project_id, ProjectLookup)
+            else ProjectLookup(target="", region="", known=project_id)
+        )
         self._filters = filters or Filters()
         self._pager: Pager[FlinkJob] = Pager(
             LIST_JOBS, key=lambda job: job.job_id, concurrency=page_concurrency
@@ -67,6 +76,8 @@ class JobsApi:
         (``time.monotonic()`` seconds) bounds every request and retry.
         """
 
+        await self._project.resolve(deadline=deadline)  # once, before pages run concurrently
+
         async def fetch(offset: int) -> Page[FlinkJob]:
             page = await self.list_page(offset, deadline=deadline)
             ids = frozenset(job.job_id for job in page.jobs)
@@ -78,7 +89,7 @@ class JobsApi:
         """One page of the job list starting at ``offset``."""
         return await self._transport.get(
             LIST_JOBS,
-            list_jobs_path(self._project_id),
+            list_jobs_path(await self._project.resolve(deadline=deadline)),
             self._list_query(offset),
             parse_job_list_page,
             max_body=MAX_BODY_BYTES[LIST_JOBS],
@@ -89,7 +100,7 @@ class JobsApi:
         """The execution plan of a running job (Flink state, duration, stoppability)."""
         return await self._transport.get(
             EXECUTE_GRAPH,
-            execute_graph_path(self._project_id, job_id),
+            execute_graph_path(await self._project.resolve(deadline=deadline), job_id),
             {},
             parse_execute_graph,
             max_body=MAX_BODY_BYTES[EXECUTE_GRAPH],

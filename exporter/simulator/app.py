@@ -9,12 +9,16 @@ from typing import Final, Protocol
 from aiohttp import web
 
 from exporter.dli.api import (
+    ASSUME_AGENCY,
+    ASSUME_AGENCY_PATH,
     EXECUTE_GRAPH,
     EXECUTE_GRAPH_PATH,
     IAM_TOKEN,
     IAM_TOKEN_PATH,
     LIST_JOBS,
     LIST_JOBS_PATH,
+    LIST_PROJECTS,
+    LIST_PROJECTS_PATH,
     METADATA,
     METADATA_SECURITY_KEY_PATH,
     METADATA_TOKEN_PATH,
@@ -31,6 +35,8 @@ from exporter.simulator.iam_handlers import IamHandlers
 from exporter.simulator.metadata import Metadata
 from exporter.simulator.metadata_handlers import MetadataHandlers
 from exporter.simulator.projects import Projects
+from exporter.simulator.projects_handlers import ProjectsHandlers
+from exporter.simulator.sts_handlers import Agencies, StsHandlers
 from exporter.simulator.traffic import Traffic
 
 #: The route name of the metadata token endpoint (its requests count as operation ``metadata``).
@@ -57,6 +63,10 @@ class Cloud(Protocol):
         """The instance metadata service."""
 
     @property
+    def agencies(self) -> Agencies:
+        """Agencies of other accounts that may be assumed."""
+
+    @property
     def faults(self) -> Faults:
         """Faults to answer instead of the real responses."""
 
@@ -77,6 +87,12 @@ def create_app(sim: Cloud) -> web.Application:
     app.router.add_get(LIST_JOBS_PATH, dli.list_jobs, name=LIST_JOBS, allow_head=False)
     app.router.add_get(EXECUTE_GRAPH_PATH, dli.execute_graph, name=EXECUTE_GRAPH, allow_head=False)
     app.router.add_post(IAM_TOKEN_PATH, iam.iam_token, name=IAM_TOKEN)
+    app.router.add_get(
+        LIST_PROJECTS_PATH,
+        ProjectsHandlers(sim.projects).list_projects,
+        name=LIST_PROJECTS,
+        allow_head=False,
+    )
     metadata = MetadataHandlers(sim.metadata, sim.iam)
     app.router.add_put(METADATA_TOKEN_PATH, metadata.token, name=METADATA_TOKEN_ROUTE)
     app.router.add_get(
@@ -84,6 +100,8 @@ def create_app(sim: Cloud) -> web.Application:
     )
     app.router.add_post(POD_IDENTITY_PATH, metadata.pod_identity, name=POD_IDENTITY)
     app.router.add_post(STS_ASSUME_OIDC_PATH, metadata.assume_with_oidc, name=WORKLOAD_IDENTITY)
+    sts = StsHandlers(sim.agencies, sim.iam)
+    app.router.add_post(ASSUME_AGENCY_PATH, sts.assume_agency, name=ASSUME_AGENCY)
     return app
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -119,9 +119,13 @@ class Iam:
         """Every temporary credential issued and not revoked, oldest first."""
         return list(self._temporary.values())
 
-    def revoke_temporary(self) -> None:
-        """Invalidate every temporary AK/SK issued so far (as detaching the agency does)."""
-        self._temporary.clear()
+    def revoke_temporary(self, access_keys: Iterable[str] | None = None) -> None:
+        """Invalidate the temporary AK/SK ``access_keys`` (default: every one issued so far, as
+        detaching the agency does)."""
+        if access_keys is None:
+            self._temporary.clear()
+        for access_key in access_keys or ():
+            self._temporary.pop(access_key, None)
 
     def check_password(self, user: str, password: str, domain_name: str) -> bool:
         """True when ``user`` exists in ``domain_name`` with this password."""

@@ -16,9 +16,10 @@ from aiohttp import web
 from exporter.simulator.app import create_app
 from exporter.simulator.faults import Fault, Faults
 from exporter.simulator.iam import Iam, IssuedToken, TemporaryCredential
-from exporter.simulator.jobs import SimJob
+from exporter.simulator.jobs import SimJob, user_id_for
 from exporter.simulator.metadata import Metadata
 from exporter.simulator.projects import Projects
+from exporter.simulator.sts_handlers import Agencies, Agency
 from exporter.simulator.traffic import RequestRecord, Traffic
 
 # Fault, IssuedToken and RequestRecord were defined here; they stay importable from here.
@@ -66,6 +67,7 @@ class Simulator:
             credentials=credentials, clock=clock, iam_users=iam_users, token_ttl=token_ttl
         )
         self.metadata = Metadata(self.iam, clock, credential_ttl)
+        self.agencies = Agencies(self.iam)
         self.faults = Faults()
         self.traffic = Traffic(
             clock=clock, latency=latency, rate_limit=rate_limit, log_limit=request_log_limit
@@ -287,6 +289,26 @@ class Simulator:
     def revoke_temporary_credentials(self) -> None:
         """Invalidate every temporary AK/SK issued so far; DLI answers 401 to them."""
         self.iam.revoke_temporary()
+
+    def add_agency(
+        self,
+        domain_name: str,
+        agency_name: str,
+        project_id: str,
+        *,
+        trusted: frozenset[str] = frozenset(),
+    ) -> Agency:
+        """An agency of the account ``domain_name`` (a new project ``project_id``) that the
+        ``trusted`` access keys or users (default: anyone signed in) may assume."""
+        self.projects.add_project(project_id)
+        domain_id = user_id_for(f"domain:{domain_name}")
+        agency = Agency(domain_name, domain_id, agency_name, project_id, trusted)
+        self.agencies.add(agency)
+        return agency
+
+    def revoke_agency(self, domain_name: str, agency_name: str) -> None:
+        """Delete the agency: assuming it answers 403 and its temporary AK/SK stop working."""
+        self.agencies.revoke(domain_name, agency_name)
 
     def metadata_tokens(self) -> list[str]:
         """The metadata session tokens issued and not expired or revoked."""

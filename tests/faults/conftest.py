@@ -393,7 +393,12 @@ def _credentials_factory(clock: SimClock, seen: set[str]) -> CredentialsFactory:
     def build(
         target: TargetConfig, session: aiohttp.ClientSession, observe: RequestObserver | None
     ) -> Credentials:
-        return RecordingCredentials(credentials_for(target, session, observe, clock=clock), seen)
+        # Only the IAM token's expiry runs on ``clock``: AK/SK signatures keep real time.
+        if isinstance(target.auth, PasswordAuth):
+            return RecordingCredentials(
+                credentials_for(target, session, observe, clock=clock), seen
+            )
+        return RecordingCredentials(credentials_for(target, session, observe), seen)
 
     return build
 
