@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -26,6 +27,7 @@ from exporter.config import (
     Config,
     ConfigError,
     MetadataAuth,
+    ProfileAuth,
     TargetConfig,
     parse_config,
 )
@@ -316,6 +318,39 @@ targets:
     assert (second.auth.domain_id, second.auth.iam_endpoint) == ("d0123", "https://iam.example.com")
     assert describe_credentials(first) == "AK/SK (access key AK) assuming agency ops in other"
     assert describe_credentials(second).endswith("assuming agency ops in d0123")
+
+
+@pytest.mark.parametrize(
+    ("environ", "profile", "base"),
+    [
+        ({"HUAWEICLOUD_SDK_AK": "ENVAK", "HUAWEICLOUD_SDK_SK": "env-sk"}, False, "AK/SK"),
+        ({}, True, "profile"),
+        ({}, False, "metadata"),
+    ],
+    ids=["environment", "profile", "metadata"],
+)
+def test_config_assume_agency_on_the_default_chain(
+    tmp_path: Path, environ: dict[str, str], profile: bool, base: str
+) -> None:
+    """``auth: {assume_agency: ...}`` alone: the agency on whatever the default chain finds."""
+    if profile:
+        path = tmp_path / ".huaweicloud" / "credentials"
+        path.parent.mkdir()
+        path.write_text("[basic]\nak = FILEAK\nsk = file-sk\n")
+    text = """
+targets:
+  - name: a
+    region: cn-north-4
+    project_id: p
+    auth: {assume_agency: {domain_name: other, agency_name: ops}}
+"""
+    (target,) = parse_config(text, "t", environ={**environ, "HOME": str(tmp_path)}).targets
+    assert isinstance(target.auth, AssumeAgencyAuth)
+    assert (target.auth.domain_name, target.auth.agency_name) == ("other", "ops")
+    expected = {"AK/SK": AkSkAuth, "profile": ProfileAuth, "metadata": MetadataAuth}[base]
+    assert isinstance(target.auth.base, expected)
+    assert describe_credentials(target).endswith("assuming agency ops in other")
+    assert "env-sk" not in describe_credentials(target) + repr(target)
 
 
 @pytest.mark.parametrize(

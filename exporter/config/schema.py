@@ -30,6 +30,7 @@ from exporter.config.model import (
     ENV_IAM_ENDPOINT,
     ENV_POD_TOKEN_FILE,
     ENV_POD_URI,
+    ENV_SECURITY_TOKEN,
     ENV_SK,
     Config,
     Filters,
@@ -158,6 +159,31 @@ class _TargetHead(Section):
     auth: AuthSection | None = None
 
 
+def _chain(context: Context) -> tuple[dict[str, Any] | None, list[Issue]]:
+    """The ``auth`` the SDK's default chain picks (see `TargetSection.precheck`), or a problem."""
+    environ = context.environ
+    if all(environ.get(name) for name in OIDC_CHAIN_VARIABLES):
+        return {"type": "workload_identity"}, []
+    missing = [n for n in (ENV_AK, ENV_SK) if not environ.get(n, "")]
+    if not missing:
+        token = environ.get(ENV_SECURITY_TOKEN, "")
+        pair = {"type": "aksk", "access_key": environ[ENV_AK], "secret_key": environ[ENV_SK]}
+        return pair | ({"security_token": token} if token else {}), []
+    profile = profile_path(environ)
+    if os.path.lexists(profile):
+        return {"type": "profile", "path": profile}, []
+    if environ.get(ENV_POD_URI) and environ.get(ENV_POD_TOKEN_FILE):
+        return {"type": "pod_identity"}, []
+    if len(missing) == 2:
+        return {"type": "metadata"}, []
+    names, verb = " and ".join(missing), "is" if len(missing) == 1 else "are"
+    message = (
+        f"auth is not set and environment {names} {verb} not set or empty, "
+        f"and there is no profile file {profile!r}"
+    )
+    return None, [(("auth",), message)]
+
+
 class TargetSection(Settings, _TargetHead):
     """One entry of ``targets``."""
 
@@ -184,30 +210,18 @@ class TargetSection(Settings, _TargetHead):
             and auth.get("type") == "password"
         ):
             return data, [(("project_id",), "is required with auth type password")]
+        if isinstance(auth, dict) and set(auth) == {"assume_agency"}:
+            # An agency on top of whatever the chain finds: `auth: {assume_agency: ...}`.
+            chosen, issues = _chain(context)
+            if chosen is not None:
+                data["auth"] = {**chosen, "assume_agency": auth["assume_agency"]}
+            return data, issues
         if auth is not None:
             return data, []
-        if all(context.environ.get(name) for name in OIDC_CHAIN_VARIABLES):
-            data["auth"] = {"type": "workload_identity"}
-            return data, []
-        missing = [n for n in (ENV_AK, ENV_SK) if not context.environ.get(n, "")]
-        if not missing:
-            return data, []
-        profile = profile_path(context.environ)
-        if os.path.lexists(profile):
-            data["auth"] = {"type": "profile", "path": profile}
-            return data, []
-        if context.environ.get(ENV_POD_URI) and context.environ.get(ENV_POD_TOKEN_FILE):
-            data["auth"] = {"type": "pod_identity"}
-            return data, []
-        if len(missing) == 2:
-            data["auth"] = {"type": "metadata"}
-            return data, []
-        names, verb = " and ".join(missing), "is" if len(missing) == 1 else "are"
-        message = (
-            f"auth is not set and environment {names} {verb} not set or empty, "
-            f"and there is no profile file {profile!r}"
-        )
-        return data, [(("auth",), message)]
+        chosen, issues = _chain(context)
+        if chosen is not None and chosen.get("type") != "aksk":
+            data["auth"] = chosen  # environment AK/SK stay out of the data (build reads them)
+        return data, issues
 
     def build(self, top: Settings, context: Context) -> TargetConfig:
         """The runtime target: this section over the top level's settings over the defaults."""
