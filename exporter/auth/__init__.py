@@ -19,6 +19,7 @@ from exporter.auth.base import (
     utc_now,
 )
 from exporter.auth.factory import credentials_for, describe_credentials
+from exporter.auth.federated import FederatedCredentials
 from exporter.auth.iam_token import IamTokenCredentials
 from exporter.auth.metadata import MetadataCredentials
 from exporter.auth.pod_identity import PodIdentityCredentials
@@ -28,6 +29,8 @@ from exporter.auth.workload_identity import WorkloadIdentityCredentials
 from exporter.dli.api import (
     ASSUME_AGENCY,
     AUTH_TOKEN_HEADER,
+    FEDERATED_CREDENTIAL,
+    FEDERATED_TOKEN,
     IAM_TOKEN,
     METADATA,
     POD_IDENTITY,
@@ -37,6 +40,8 @@ from exporter.dli.api import (
 __all__ = [
     "ASSUME_AGENCY",
     "AUTH_TOKEN_HEADER",
+    "FEDERATED_CREDENTIAL",
+    "FEDERATED_TOKEN",
     "IAM_TOKEN",
     "METADATA",
     "MIN_REFETCH_INTERVAL",
@@ -52,6 +57,7 @@ __all__ = [
     "AkSkCredentials",
     "Credentials",
     "CredentialsPool",
+    "FederatedCredentials",
     "IamTokenCredentials",
     "MetadataCredentials",
     "PodIdentityCredentials",

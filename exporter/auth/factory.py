@@ -17,6 +17,7 @@ import aiohttp
 from exporter.auth.agency import AgencyCredentials, AgencyUser
 from exporter.auth.aksk import AkSkCredentials
 from exporter.auth.base import Credentials, RequestObserver
+from exporter.auth.federated import FederatedCredentials
 from exporter.auth.iam_token import IamTokenCredentials
 from exporter.auth.metadata import MetadataCredentials
 from exporter.auth.pod_identity import PodIdentityCredentials
@@ -25,6 +26,7 @@ from exporter.config import (
     AkSkAuth,
     AssumeAgencyAuth,
     BaseAuth,
+    FederatedAuth,
     MetadataAuth,
     PasswordAuth,
     PodIdentityAuth,
@@ -161,6 +163,18 @@ def base_credentials(
             clock=clock,
             ssl_option=ssl_setting(target.tls),
         )
+    if isinstance(auth, FederatedAuth):
+        return FederatedCredentials(
+            session,
+            iam_endpoint=auth.iam_endpoint,
+            idp_id=auth.idp_id,
+            id_token_file=auth.id_token_file,
+            duration_seconds=auth.duration_seconds,
+            timeout=target.timeout,
+            observe=observe,
+            clock=clock,
+            ssl_option=ssl_setting(target.tls),
+        )
     raise TypeError(f"target {target.name}: unknown auth {type(auth).__name__}")
 
 
@@ -184,4 +198,9 @@ def describe_credentials(target: TargetConfig) -> str:
         return f"CCE pod identity ({auth.uri}, token file {auth.token_file})"
     if isinstance(auth, WorkloadIdentityAuth):
         return f"workload identity (agency {auth.agency_urn} via {auth.sts_endpoint})"
+    if isinstance(auth, FederatedAuth):
+        return (
+            f"federated identity (identity provider {auth.idp_id}, "
+            f"id token file {auth.id_token_file}, via {auth.iam_endpoint})"
+        )
     return type(auth).__name__

@@ -1,8 +1,8 @@
 """The ``auth`` section of a target: one section model per credential source (``type``).
 
 The sources and their keys: ``aksk`` (the default), ``password``, ``metadata``, ``profile``,
-``pod_identity`` and ``workload_identity``; `AuthSection` is their discriminated union,
-`env_auth` the AK/SK the environment gives a target without ``auth``. Each may add
+``pod_identity``, ``workload_identity`` and ``federated``; `AuthSection` is their discriminated
+union, `env_auth` the AK/SK the environment gives a target without ``auth``. Each may add
 ``assume_agency`` (`AssumeAgencySection`): that identity then polls with the temporary AK/SK of
 an agency in another account.
 """
@@ -16,9 +16,13 @@ from pydantic import BeforeValidator, ConfigDict, Discriminator, Tag
 
 from exporter.config.model import (
     DEFAULT_AGENCY_DURATION,
+    DEFAULT_FEDERATED_DURATION,
     DEFAULT_OIDC_DURATION,
     DEFAULT_OIDC_SESSION_NAME,
     ENV_AK,
+    ENV_IAM_ENDPOINT,
+    ENV_ID_TOKEN_FILE,
+    ENV_IDP_ID,
     ENV_OIDC_AGENCY_URN,
     ENV_OIDC_DURATION,
     ENV_OIDC_PROVIDER_URN,
@@ -35,6 +39,7 @@ from exporter.config.model import (
     AssumeAgencyAuth,
     Auth,
     BaseAuth,
+    FederatedAuth,
     MetadataAuth,
     PasswordAuth,
     PodIdentityAuth,
@@ -58,10 +63,12 @@ from exporter.secret import Secret
 __all__ = [
     "AUTH_SECTIONS",
     "AUTH_TYPES",
+    "FEDERATED_CHAIN_VARIABLES",
     "OIDC_CHAIN_VARIABLES",
     "AkSkSection",
     "AssumeAgencySection",
     "AuthSection",
+    "FederatedSection",
     "MetadataSection",
     "PasswordSection",
     "PodIdentitySection",
@@ -319,6 +326,53 @@ _OIDC_KEYS: Final = (
 OIDC_CHAIN_VARIABLES: Final = (ENV_OIDC_PROVIDER_URN, ENV_OIDC_AGENCY_URN, ENV_OIDC_TOKEN_FILE)
 
 
+class FederatedSection(_AuthSection):
+    """``auth`` with ``type: federated``: an identity provider's id token exchanged at IAM.
+
+    Each key defaults to the SDK's variable: ``HUAWEICLOUD_SDK_IDP_ID``,
+    ``HUAWEICLOUD_SDK_ID_TOKEN_FILE`` and ``HUAWEICLOUD_SDK_IAM_ENDPOINT`` (else
+    ``https://iam.<region>.myhuaweicloud.com``).
+    """
+
+    tag = "federated"
+
+    type: Any = None
+    idp_id: Text | None = None
+    id_token_file: Text | None = None
+    iam_endpoint: Url | None = None
+
+    @classmethod
+    def precheck(cls, data: dict[Any, Any], context: Context) -> tuple[dict[Any, Any], list[Issue]]:
+        issues: list[Issue] = []
+        for key, variable, required in _FEDERATED_KEYS:
+            if data.get(key) is None:
+                value = context.environ.get(variable, "").strip()
+                if value:
+                    data[key] = value
+                elif required:
+                    issues.append(((key,), f"is required (or environment {variable})"))
+        return data, issues
+
+    def build(self, region: str) -> Auth:
+        assert self.idp_id and self.id_token_file  # the precheck
+        base = FederatedAuth(
+            self.idp_id,
+            self.id_token_file,
+            self.iam_endpoint or f"https://iam.{region}.myhuaweicloud.com",
+            DEFAULT_FEDERATED_DURATION,
+        )
+        return self._built(base, region)
+
+
+_FEDERATED_KEYS: Final = (
+    ("idp_id", ENV_IDP_ID, True),
+    ("id_token_file", ENV_ID_TOKEN_FILE, True),
+    ("iam_endpoint", ENV_IAM_ENDPOINT, False),
+)
+#: The variables that choose federated identity in the default chain (without AK/SK).
+FEDERATED_CHAIN_VARIABLES: Final = (ENV_IDP_ID, ENV_ID_TOKEN_FILE)
+
+
 #: The sections of each ``auth`` type, by tag.
 AUTH_SECTIONS: Final[tuple[type[Section], ...]] = (
     AkSkSection,
@@ -327,6 +381,7 @@ AUTH_SECTIONS: Final[tuple[type[Section], ...]] = (
     ProfileSection,
     PodIdentitySection,
     WorkloadIdentitySection,
+    FederatedSection,
 )
 AUTH_TYPES: Final = tuple(section.tag for section in AUTH_SECTIONS)
 
@@ -377,6 +432,7 @@ AuthSection = Annotated[
     | Annotated[ProfileSection, Tag("profile")]
     | Annotated[PodIdentitySection, Tag("pod_identity")]
     | Annotated[WorkloadIdentitySection, Tag("workload_identity")]
+    | Annotated[FederatedSection, Tag("federated")]
     | Annotated[BadAuthType, Tag("invalid")],
     Discriminator(_auth_kind),
 ]

@@ -53,6 +53,11 @@ ENV_OIDC_DURATION: Final = "HUAWEICLOUD_OIDC_DURATION_SECONDS"
 ENV_STS_ENDPOINT: Final = "HUAWEICLOUD_SDK_STS_ENDPOINT"
 #: The IAM endpoint of the project-id lookup (the SDK's ``IamHelper.get_iam_endpoint``).
 ENV_IAM_ENDPOINT: Final = "HUAWEICLOUD_SDK_IAM_ENDPOINT"
+#: The SDK's federated identity (``EnvCredentialProvider``: used when AK/SK are not both set).
+ENV_IDP_ID: Final = "HUAWEICLOUD_SDK_IDP_ID"
+ENV_ID_TOKEN_FILE: Final = "HUAWEICLOUD_SDK_ID_TOKEN_FILE"  # noqa: S105 - a name
+#: The lifetime the SDK's ``FederalAccessor`` asks for its temporary AK/SK (6 h).
+DEFAULT_FEDERATED_DURATION: Final = 6 * 3600
 DEFAULT_OIDC_SESSION_NAME: Final = "oidc-sts-session"
 DEFAULT_OIDC_DURATION: Final = 3600
 #: ``assume_role.duration_seconds`` bounds of IAM's CreateTemporaryAccessKeyByAgency.
@@ -131,8 +136,25 @@ class WorkloadIdentityAuth:
     duration_seconds: int = DEFAULT_OIDC_DURATION
 
 
+@dataclass(frozen=True, slots=True)
+class FederatedAuth:
+    """A federated id token (``id_token_file``, re-read on every fetch) of the identity provider
+    ``idp_id``, exchanged at IAM for an unscoped token and that for temporary AK/SK."""
+
+    idp_id: str
+    id_token_file: str
+    iam_endpoint: str
+    duration_seconds: int = DEFAULT_FEDERATED_DURATION
+
+
 BaseAuth: TypeAlias = (
-    AkSkAuth | PasswordAuth | MetadataAuth | ProfileAuth | PodIdentityAuth | WorkloadIdentityAuth
+    AkSkAuth
+    | PasswordAuth
+    | MetadataAuth
+    | ProfileAuth
+    | PodIdentityAuth
+    | WorkloadIdentityAuth
+    | FederatedAuth
 )
 
 

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Final
 from pydantic import BeforeValidator, Field
 
 from exporter.config.auth import (
+    FEDERATED_CHAIN_VARIABLES,
     OIDC_CHAIN_VARIABLES,
     AkSkSection,
     AuthSection,
@@ -169,6 +170,8 @@ def _chain(context: Context) -> tuple[dict[str, Any] | None, list[Issue]]:
         token = environ.get(ENV_SECURITY_TOKEN, "")
         pair = {"type": "aksk", "access_key": environ[ENV_AK], "secret_key": environ[ENV_SK]}
         return pair | ({"security_token": token} if token else {}), []
+    if all(environ.get(name) for name in FEDERATED_CHAIN_VARIABLES):
+        return {"type": "federated"}, []  # the SDK's env provider: AK/SK, else idp id + token
     profile = profile_path(environ)
     if os.path.lexists(profile):
         return {"type": "profile", "path": profile}, []
@@ -192,8 +195,9 @@ class TargetSection(Settings, _TargetHead):
 
     @classmethod
     def precheck(cls, data: dict[Any, Any], context: Context) -> tuple[dict[Any, Any], list[Issue]]:
-        """Without ``auth``, the SDK's chain: workload identity (OIDC), environment AK/SK, the
-        profile file, pod identity, the ECS metadata service; the first one configured wins.
+        """Without ``auth``, the SDK's chain: workload identity (OIDC), environment AK/SK (else
+        its federated identity provider id and id token file), the profile file, pod identity,
+        the ECS metadata service; the first one configured wins.
 
         Whether the metadata service answers is only known by asking it, which a config load
         must not do, so it comes last (the SDK asks it before pod identity, whose variables are

@@ -15,9 +15,13 @@ __all__ = [
     "AUTH_TOKEN_HEADER",
     "EXECUTE_GRAPH",
     "EXECUTE_GRAPH_PATH",
+    "FEDERATED_CREDENTIAL",
+    "FEDERATED_TOKEN",
+    "FEDERATED_TOKEN_PATH",
     "IAM_TOKEN",
     "IAM_TOKEN_PATH",
     "IAM_TOKEN_QUERY",
+    "IDP_ID_HEADER",
     "LIST_JOBS",
     "LIST_JOBS_PATH",
     "LIST_PROJECTS",
@@ -54,6 +58,10 @@ POD_IDENTITY: Final = "pod_identity"
 WORKLOAD_IDENTITY: Final = "workload_identity"
 #: Requests to IAM for an agency's temporary AK/SK (``auth.assume_agency``).
 ASSUME_AGENCY: Final = "assume_agency"
+#: Requests to IAM exchanging a federated id token for an unscoped token (``type: federated``).
+FEDERATED_TOKEN: Final = "federated_token"  # noqa: S105 - an operation name
+#: Requests to IAM exchanging that unscoped token for temporary AK/SK (``type: federated``).
+FEDERATED_CREDENTIAL: Final = "federated_credential"
 #: Every operation the exporter performs, in the order its metrics list them.
 OPERATIONS: Final = (
     LIST_JOBS,
@@ -64,6 +72,8 @@ OPERATIONS: Final = (
     WORKLOAD_IDENTITY,
     LIST_PROJECTS,
     ASSUME_AGENCY,
+    FEDERATED_TOKEN,
+    FEDERATED_CREDENTIAL,
 )
 
 #: Route templates (aiohttp's ``{name}`` syntax), for the simulator's router.
@@ -90,6 +100,12 @@ POD_IDENTITY_PATH: Final = "/pod-identity/credentials"
 STS_ASSUME_OIDC_PATH: Final = "/v5/agencies/assume-with-oidc"
 #: IAM: ``POST`` ``assume_role``: an agency's temporary AK/SK (CreateTemporaryAccessKeyByAgency).
 ASSUME_AGENCY_PATH: Final = "/v3.0/OS-CREDENTIAL/securitytokens"
+#: IAM: ``POST`` an id token with ``X-Idp-Id``; the unscoped token comes back in
+#: ``X-Subject-Token`` (SDK ``IamHelper.create_unscoped_token_by_id_token``). The temporary
+#: AK/SK for it are ``POST``ed at ``ASSUME_AGENCY_PATH`` with ``methods: ["token"]``.
+FEDERATED_TOKEN_PATH: Final = "/v3.0/OS-AUTH/id-token/tokens"  # noqa: S105 - a path
+#: Names the identity provider on the id token request.
+IDP_ID_HEADER: Final = "X-Idp-Id"
 #: Carries the security token of temporary AK/SK on a signed request.
 SECURITY_TOKEN_HEADER: Final = "X-Security-Token"  # noqa: S105 - a header name
 

@@ -13,6 +13,8 @@ from exporter.dli.api import (
     ASSUME_AGENCY_PATH,
     EXECUTE_GRAPH,
     EXECUTE_GRAPH_PATH,
+    FEDERATED_TOKEN,
+    FEDERATED_TOKEN_PATH,
     IAM_TOKEN,
     IAM_TOKEN_PATH,
     LIST_JOBS,
@@ -29,6 +31,7 @@ from exporter.dli.api import (
 )
 from exporter.simulator.dli_handlers import DliHandlers
 from exporter.simulator.faults import Faults
+from exporter.simulator.federated_handlers import FederatedHandlers
 from exporter.simulator.gateway import Gateway
 from exporter.simulator.iam import Iam
 from exporter.simulator.iam_handlers import IamHandlers
@@ -101,7 +104,9 @@ def create_app(sim: Cloud) -> web.Application:
     app.router.add_post(POD_IDENTITY_PATH, metadata.pod_identity, name=POD_IDENTITY)
     app.router.add_post(STS_ASSUME_OIDC_PATH, metadata.assume_with_oidc, name=WORKLOAD_IDENTITY)
     sts = StsHandlers(sim.agencies, sim.iam)
-    app.router.add_post(ASSUME_AGENCY_PATH, sts.assume_agency, name=ASSUME_AGENCY)
+    federated = FederatedHandlers(sim.metadata, sim.iam, sts.assume_agency)
+    app.router.add_post(ASSUME_AGENCY_PATH, federated.security_tokens, name=ASSUME_AGENCY)
+    app.router.add_post(FEDERATED_TOKEN_PATH, federated.id_token, name=FEDERATED_TOKEN)
     return app
 
 

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from exporter.dli.api import (
     AUTH_TOKEN_HEADER,
+    FEDERATED_TOKEN,
     IAM_TOKEN,
     METADATA,
     OPERATIONS,
@@ -39,7 +40,9 @@ __all__ = ["Gateway"]
 #: Route names that are not operation names, and the operation they count as.
 _ROUTE_OPERATIONS: Final = {"metadata_token": METADATA}
 #: Operations not behind DLI's gateway: no authentication or throttling, only their faults.
-_UNGUARDED: Final = frozenset({IAM_TOKEN, METADATA, POD_IDENTITY, WORKLOAD_IDENTITY})
+_UNGUARDED: Final = frozenset(
+    {IAM_TOKEN, METADATA, POD_IDENTITY, WORKLOAD_IDENTITY, FEDERATED_TOKEN}
+)
 
 #: Set when an injected fault reset the connection instead of answering.
 _RESET: Final = web.RequestKey("reset", bool)

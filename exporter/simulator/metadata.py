@@ -40,6 +40,8 @@ class Metadata:
         self.agency = True
         self.pod_token: str | None = None
         self.oidc_identity: tuple[str, str, str] | None = None
+        #: The ``(idp_id, id_token)`` IAM's federated id-token endpoint accepts (``None``: none).
+        self.federated_identity: tuple[str, str] | None = None
         self._tokens: dict[str, float] = {}
         self._current: TemporaryCredential | None = None
 

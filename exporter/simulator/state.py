@@ -192,6 +192,15 @@ class Simulator:
         self.metadata.oidc_identity = identity
 
     @property
+    def federated_identity(self) -> tuple[str, str] | None:
+        """The ``(idp_id, id_token)`` IAM exchanges for an unscoped token (``None``: none)."""
+        return self.metadata.federated_identity
+
+    @federated_identity.setter
+    def federated_identity(self, identity: tuple[str, str] | None) -> None:
+        self.metadata.federated_identity = identity
+
+    @property
     def request_log(self) -> list[RequestRecord]:
         """Every request answered (rejected ones included), oldest first."""
         return self.traffic.log
