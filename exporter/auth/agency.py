@@ -18,10 +18,11 @@ from typing import Final
 import aiohttp
 
 from exporter.auth.base import Credentials, Issued, RequestObserver
+from exporter.auth.calls import observed_call
 from exporter.auth.temporary import TemporaryAkSk, TemporaryKey, parse_temporary_key
 from exporter.dli.api import ASSUME_AGENCY, ASSUME_AGENCY_PATH
 from exporter.errors import DliApiError, error_from_body
-from exporter.http import HttpResponse, SslSetting, send
+from exporter.http import HttpResponse, SslSetting
 
 _MAX_BODY: Final = 64 * 1024
 
@@ -102,28 +103,22 @@ class AgencyCredentials(TemporaryAkSk):
         url = self._iam_endpoint + ASSUME_AGENCY_PATH
         unsigned = {"Content-Type": "application/json;charset=utf8"}
         headers = await self._base.authorize("POST", url, unsigned, body)
-        started = time.monotonic()
-        code = "error"
         try:
-            response = await send(
+            return await observed_call(
                 self._session,
                 ASSUME_AGENCY,
                 "POST",
                 url,
                 headers=headers,
                 body=body,
+                read=lambda response: response,
                 budget=self._timeout,
                 max_body=_MAX_BODY,
                 ssl_option=self._ssl,
+                observe=observe,
             )
-            code = str(response.status)
-            return response
         except DliApiError as exc:
-            code = exc.code
             raise self._named(exc) from None
-        finally:
-            if observe is not None:
-                observe(ASSUME_AGENCY, code, time.monotonic() - started)
 
     def _named(self, exc: DliApiError) -> DliApiError:
         """``exc`` with the agency named in its message."""

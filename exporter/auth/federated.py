@@ -18,10 +18,10 @@ from typing import Final
 import aiohttp
 
 from exporter.auth.base import Issued, RequestObserver
+from exporter.auth.calls import observed_call, require_success, temporary_key_reader
 from exporter.auth.temporary import (
     TemporaryAkSk,
     TemporaryKey,
-    parse_temporary_key,
     read_token_file,
 )
 from exporter.dli.api import (
@@ -33,8 +33,8 @@ from exporter.dli.api import (
     IDP_ID_HEADER,
     SUBJECT_TOKEN_HEADER,
 )
-from exporter.errors import DliApiError, error_from_body
-from exporter.http import SslSetting, send
+from exporter.errors import DliApiError
+from exporter.http import HttpResponse, SslSetting
 from exporter.secret import Secret
 
 _MAX_BODY: Final = 64 * 1024
@@ -88,84 +88,39 @@ class FederatedCredentials(TemporaryAkSk):
                 }
             }
         }
-        fetched_at = self._clock()
-        started = time.monotonic()
-        code = "error"
-        try:
-            response = await send(
-                self._session,
-                FEDERATED_CREDENTIAL,
-                "POST",
-                self._iam_endpoint + ASSUME_AGENCY_PATH,
-                headers={"Content-Type": _JSON, AUTH_TOKEN_HEADER: token.reveal()},
-                body=json.dumps(payload).encode(),
-                budget=self._timeout,
-                max_body=_MAX_BODY,
-                ssl_option=self._ssl,
-            )
-            code = str(response.status)
-            if not 200 <= response.status < 300:
-                raise error_from_body(
-                    FEDERATED_CREDENTIAL, response.status, response.body, response.request_id
-                )
-            return parse_temporary_key(
-                FEDERATED_CREDENTIAL,
-                response.status,
-                response.body,
-                response.request_id,
-                fetched_at=fetched_at,
-                after_401=after_401,
-            )
-        except DliApiError as exc:
-            code = exc.code
-            raise
-        finally:
-            self._done(FEDERATED_CREDENTIAL, code, started)
+        return await observed_call(
+            self._session,
+            FEDERATED_CREDENTIAL,
+            "POST",
+            self._iam_endpoint + ASSUME_AGENCY_PATH,
+            headers={"Content-Type": _JSON, AUTH_TOKEN_HEADER: token.reveal()},
+            body=json.dumps(payload).encode(),
+            read=temporary_key_reader(
+                FEDERATED_CREDENTIAL, fetched_at=self._clock(), after_401=after_401
+            ),
+            budget=self._timeout,
+            max_body=_MAX_BODY,
+            ssl_option=self._ssl,
+            observe=self._observe,
+        )
 
     async def _unscoped_token(self) -> Secret:
         """The id token (read afresh) exchanged for an unscoped IAM token."""
-        started = time.monotonic()
-        code = "error"
-        try:
-            id_token = await read_token_file(FEDERATED_TOKEN, self._id_token_file)
-            payload = {"auth": {"id_token": {"id": id_token.reveal()}}}
-            response = await send(
-                self._session,
-                FEDERATED_TOKEN,
-                "POST",
-                self._iam_endpoint + FEDERATED_TOKEN_PATH,
-                headers={"Content-Type": _JSON, IDP_ID_HEADER: self._idp_id},
-                body=json.dumps(payload).encode(),
-                budget=self._timeout,
-                max_body=_MAX_BODY,
-                ssl_option=self._ssl,
-            )
-            code = str(response.status)
-            if not 200 <= response.status < 300:
-                raise error_from_body(
-                    FEDERATED_TOKEN, response.status, response.body, response.request_id
-                )
-            token = response.subject_token or ""
-            if not token:
-                code = "invalid_response"
-                message = f"the answer has no {SUBJECT_TOKEN_HEADER} header"
-                raise DliApiError(
-                    FEDERATED_TOKEN,
-                    code,
-                    message,
-                    status=response.status,
-                    request_id=response.request_id,
-                )
-            return Secret(token)
-        except DliApiError as exc:
-            code = exc.code
-            raise
-        finally:
-            self._done(FEDERATED_TOKEN, code, started)
-
-    def _done(self, operation: str, code: str, started: float) -> None:
-        if self._observe is not None:
-            self._observe(operation, code, time.monotonic() - started)
+        id_token = await read_token_file(FEDERATED_TOKEN, self._id_token_file)
+        payload = {"auth": {"id_token": {"id": id_token.reveal()}}}
+        return await observed_call(
+            self._session,
+            FEDERATED_TOKEN,
+            "POST",
+            self._iam_endpoint + FEDERATED_TOKEN_PATH,
+            headers={"Content-Type": _JSON, IDP_ID_HEADER: self._idp_id},
+            body=json.dumps(payload).encode(),
+            read=_subject_token,
+            budget=self._timeout,
+            max_body=_MAX_BODY,
+            ssl_option=self._ssl,
+            observe=self._observe,
+        )
 
     def _fields(self, exc: DliApiError | None = None, **more: object) -> dict[str, object]:
         fields: dict[str, object] = {
@@ -176,3 +131,17 @@ class FederatedCredentials(TemporaryAkSk):
         if exc is not None:
             fields["error"] = exc.describe()
         return {"fields": fields}
+
+
+def _subject_token(response: HttpResponse) -> Secret:
+    """The unscoped token a 2xx answer carries in ``X-Subject-Token``."""
+    require_success(FEDERATED_TOKEN, response)
+    if not response.subject_token:
+        raise DliApiError(
+            FEDERATED_TOKEN,
+            "error",
+            f"unusable response: no {SUBJECT_TOKEN_HEADER} header",
+            status=response.status,
+            request_id=response.request_id,
+        )
+    return Secret(response.subject_token)

@@ -17,6 +17,7 @@ from exporter.auth.base import (
     issued_for,
     parse_timestamp,
 )
+from exporter.auth.calls import observed_call, require_success
 from exporter.dli.api import (
     AUTH_TOKEN_HEADER,
     IAM_TOKEN,
@@ -24,8 +25,8 @@ from exporter.dli.api import (
     IAM_TOKEN_QUERY,
     SUBJECT_TOKEN_HEADER,
 )
-from exporter.errors import DliApiError, error_from_body
-from exporter.http import SslSetting, send
+from exporter.errors import DliApiError
+from exporter.http import HttpResponse, SslSetting
 from exporter.secret import Secret
 from exporter.values import loads_json
 
@@ -90,36 +91,31 @@ class IamTokenCredentials(Renewing[Secret]):
     async def _fetch(self, *, after_401: bool) -> Issued[Secret]:
         """``POST /v3/auth/tokens``, observed once as ``iam_token``."""
         fetched_at = self._clock()
-        started = time.monotonic()
-        code = "error"
-        try:
-            status, body, subject, request_id = await self._post()
-            code = str(status)
-            if not 200 <= status < 300:
-                raise error_from_body(IAM_TOKEN, status, body, request_id)
-            return _parse_token(
-                status, body, subject, request_id, fetched_at=fetched_at, after_401=after_401
-            )
-        except DliApiError as exc:
-            code = exc.code
-            raise
-        finally:
-            if self._observe is not None:
-                self._observe(IAM_TOKEN, code, time.monotonic() - started)
 
-    async def _post(self) -> tuple[int, bytes, str | None, str | None]:
-        response = await send(
+        def read(response: HttpResponse) -> Issued[Secret]:
+            require_success(IAM_TOKEN, response)
+            return _parse_token(
+                response.status,
+                response.body,
+                response.subject_token,
+                response.request_id,
+                fetched_at=fetched_at,
+                after_401=after_401,
+            )
+
+        return await observed_call(
             self._session,
             IAM_TOKEN,
             "POST",
             self._iam_endpoint + _TOKEN_PATH,
             headers={"Content-Type": "application/json;charset=utf8"},
             body=self._request_body(),
+            read=read,
             budget=self._timeout,
             max_body=_MAX_TOKEN_BODY,
             ssl_option=self._ssl,
+            observe=self._observe,
         )
-        return response.status, response.body, response.subject_token, response.request_id
 
     def _request_body(self) -> bytes:
         user = {

@@ -16,6 +16,7 @@ from typing import Final
 import aiohttp
 
 from exporter.auth.base import Issued, RequestObserver
+from exporter.auth.calls import observed_call
 from exporter.auth.temporary import TemporaryAkSk, TemporaryKey, parse_temporary_key
 from exporter.dli.api import (
     METADATA,
@@ -25,7 +26,7 @@ from exporter.dli.api import (
     METADATA_TOKEN_TTL_HEADER,
 )
 from exporter.errors import DliApiError, error_from_body
-from exporter.http import HttpResponse, send
+from exporter.http import HttpResponse
 from exporter.secret import Secret
 
 #: The SDK asks for 6 h metadata tokens and re-checks a token-less service after 24 h.
@@ -121,26 +122,17 @@ class MetadataCredentials(TemporaryAkSk):
 
     async def _send(self, method: str, path: str, headers: dict[str, str]) -> HttpResponse:
         """One request to the metadata service, observed as ``metadata``."""
-        started = time.monotonic()
-        code = "error"
-        try:
-            response = await send(
-                self._session,
-                METADATA,
-                method,
-                self._endpoint + path,
-                headers=headers,
-                budget=self._timeout,
-                max_body=_MAX_BODY,
-            )
-            code = str(response.status)
-            return response
-        except DliApiError as exc:
-            code = exc.code
-            raise
-        finally:
-            if self._observe is not None:
-                self._observe(METADATA, code, time.monotonic() - started)
+        return await observed_call(
+            self._session,
+            METADATA,
+            method,
+            self._endpoint + path,
+            headers=headers,
+            read=lambda response: response,
+            budget=self._timeout,
+            max_body=_MAX_BODY,
+            observe=self._observe,
+        )
 
     def _fields(self, exc: DliApiError | None = None, **more: object) -> dict[str, object]:
         fields: dict[str, object] = {"metadata_endpoint": self._endpoint, **more}

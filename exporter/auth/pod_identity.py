@@ -15,15 +15,15 @@ from typing import Final
 import aiohttp
 
 from exporter.auth.base import Issued, RequestObserver
+from exporter.auth.calls import observed_call, temporary_key_reader
 from exporter.auth.temporary import (
     TemporaryAkSk,
     TemporaryKey,
-    parse_temporary_key,
     read_token_file,
 )
 from exporter.dli.api import POD_IDENTITY
-from exporter.errors import DliApiError, error_from_body
-from exporter.http import SslSetting, send
+from exporter.errors import DliApiError
+from exporter.http import SslSetting
 
 _MAX_BODY: Final = 64 * 1024
 
@@ -62,40 +62,19 @@ class PodIdentityCredentials(TemporaryAkSk):
 
     async def _fetch(self, *, after_401: bool) -> Issued[TemporaryKey]:
         token = await read_token_file(POD_IDENTITY, self._token_file)
-        fetched_at = self._clock()
-        started = time.monotonic()
-        code = "error"
-        try:
-            response = await send(
-                self._session,
-                POD_IDENTITY,
-                "POST",
-                self._uri,
-                headers={"Authorization": token.reveal(), "Content-Type": "application/json"},
-                body=b"{}",
-                budget=self._timeout,
-                max_body=_MAX_BODY,
-                ssl_option=self._ssl,
-            )
-            code = str(response.status)
-            if not 200 <= response.status < 300:
-                raise error_from_body(
-                    POD_IDENTITY, response.status, response.body, response.request_id
-                )
-            return parse_temporary_key(
-                POD_IDENTITY,
-                response.status,
-                response.body,
-                response.request_id,
-                fetched_at=fetched_at,
-                after_401=after_401,
-            )
-        except DliApiError as exc:
-            code = exc.code
-            raise
-        finally:
-            if self._observe is not None:
-                self._observe(POD_IDENTITY, code, time.monotonic() - started)
+        return await observed_call(
+            self._session,
+            POD_IDENTITY,
+            "POST",
+            self._uri,
+            headers={"Authorization": token.reveal(), "Content-Type": "application/json"},
+            body=b"{}",
+            read=temporary_key_reader(POD_IDENTITY, fetched_at=self._clock(), after_401=after_401),
+            budget=self._timeout,
+            max_body=_MAX_BODY,
+            ssl_option=self._ssl,
+            observe=self._observe,
+        )
 
     def _fields(self, exc: DliApiError | None = None, **more: object) -> dict[str, object]:
         fields: dict[str, object] = {"uri": self._uri, **more}
