@@ -153,6 +153,7 @@ def write_config(path: Path, settings: Settings, api: Api) -> None:
                 "    region: cn-north-4",
                 f'    project_id: "{api.project_id}"',
                 f"    endpoint: {api.url}",
+                f"    ces_endpoint: {api.url}",
                 "    auth:",
                 f"      access_key: {api.access_key}",
                 "      secret_key: ${CYCLE_SECRET_KEY}",

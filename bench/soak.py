@@ -232,6 +232,7 @@ def config_text(base_url: str, access_key: str, projects: list[str]) -> str:
             "    region: cn-north-4",
             f'    project_id: "{project_id}"',
             f"    endpoint: {base_url}",
+            f"    ces_endpoint: {base_url}",
             "    auth:",
             f"      access_key: {access_key}",
             "      secret_key: ${SOAK_SECRET_KEY}",

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from exporter.config import TargetConfig
-from exporter.dli.jobmodel import JobState
+from exporter.dli.jobmodel import FlinkJob, JobState
 from exporter.dli.jobs import JobsSource
 from exporter.dli.resource import Resource, Source
 from exporter.errors import DliApiError
@@ -37,8 +37,9 @@ class OpenedSource:
 class Poller:
     """Polls one target on its interval and publishes a new `Snapshot` after every poll.
 
-    A poll lists the jobs (which decides ``dli_up``), then polls every further resource
-    (`exporter.dli.resource`) concurrently; a failing resource keeps its own error and stale
+    A poll lists the jobs (which decides ``dli_up``) and polls every further resource
+    (`exporter.dli.resource`) concurrently with it or with its execute-graph calls; a failing
+    resource keeps its own error and stale
     data and changes nothing else. The loop is single-flight by construction: the next poll
     starts only after the previous one has finished, and ticks missed while a poll overran are
     skipped, not queued. Every poll has a deadline (``DEADLINE_SHARE`` of the interval) that
@@ -95,21 +96,28 @@ class Poller:
             await asyncio.sleep(next_tick - now)
 
     async def poll_once(self) -> Snapshot:
-        """Run one poll and publish its snapshot; never raises except on cancellation."""
+        """Run one poll and publish its snapshot; never raises except on cancellation.
+
+        The resources that do not need the job list start with it; the ones that do start
+        when it is in, alongside the running jobs' execute-graph calls.
+        """
         started = self._monotonic()
         deadline = started + DEADLINE_SHARE * self._target.poll_interval
-        jobs: tuple[JobState, ...] | None = None
-        error: str | None = None
-        try:
-            jobs = await self._jobs.poll(deadline)
-        except DliApiError as exc:
-            error = exc.describe()
-            self._note_failure("", f"{exc.operation} {exc.code} {exc.error_code or ''}", error)
-        except Exception as exc:  # the poll loop is the boundary: count, log, carry on
-            self._internal_error("unexpected error while listing jobs", exc)
-            error = f"internal error: {type(exc).__name__}"
-            self._note_failure("", error, error)
-        sources = await self._poll_sources(jobs, deadline)
+        async with asyncio.TaskGroup() as group:
+            tasks = {
+                opened.resource.name: group.create_task(self._poll_source(opened, None, deadline))
+                for opened in self._sources
+                if not opened.resource.needs_jobs
+            }
+            listed, error = await self._list(deadline)
+            for opened in self._sources:
+                if opened.resource.needs_jobs:
+                    poll = self._poll_source(opened, listed, deadline)
+                    tasks[opened.resource.name] = group.create_task(poll)
+            jobs = None if listed is None else await self._with_graphs(listed, deadline)
+        sources = {
+            opened.resource.name: tasks[opened.resource.name].result() for opened in self._sources
+        }
         if jobs is None:
             return self._replace(self._failed(started, error or "no jobs", sources))
         if not self._snapshot.up:
@@ -127,31 +135,46 @@ class Poller:
             )
         )
 
-    async def _poll_sources(
-        self, jobs: tuple[JobState, ...] | None, deadline: float
-    ) -> dict[str, SourceResult[object]]:
-        if not self._sources:
-            return {}
-        results = await asyncio.gather(
-            *(self._poll_source(opened, jobs, deadline) for opened in self._sources)
-        )
-        names = (opened.resource.name for opened in self._sources)
-        return dict(zip(names, results, strict=True))
+    async def _list(self, deadline: float) -> tuple[tuple[FlinkJob, ...] | None, str | None]:
+        """The job list, or ``None`` and why not (logged once per kind of failure)."""
+        try:
+            return await self._jobs.list(deadline), None
+        except DliApiError as exc:
+            error = exc.describe()
+            self._note_failure("", f"{exc.operation} {exc.code} {exc.error_code or ''}", error)
+        except Exception as exc:  # the poll loop is the boundary: count, log, carry on
+            self._internal_error("unexpected error while listing jobs", exc)
+            error = f"internal error: {type(exc).__name__}"
+            self._note_failure("", error, error)
+        return None, error
+
+    async def _with_graphs(
+        self, listed: tuple[FlinkJob, ...], deadline: float
+    ) -> tuple[JobState, ...]:
+        """The listed jobs with their execution graphs; a bug there leaves them without."""
+        try:
+            return await self._jobs.with_graphs(listed, deadline)
+        except Exception as exc:  # the listing worked: a bug in the graphs must not undo it
+            self._internal_error("unexpected error while reading execution graphs", exc)
+            return tuple(JobState(job) for job in listed)
 
     async def _poll_source(
-        self, opened: OpenedSource, jobs: tuple[JobState, ...] | None, deadline: float
+        self, opened: OpenedSource, jobs: tuple[FlinkJob, ...] | None, deadline: float
     ) -> SourceResult[object]:
         """One resource's result this poll; a failure keeps its recent data and is logged once."""
-        name = opened.resource.name
+        resource = opened.resource
+        name = resource.name
         previous = self._snapshot.sources.get(name)
-        if jobs is None and opened.resource.needs_jobs:
+        if jobs is None and resource.needs_jobs:
             error = "not polled: the job listing failed"
             return self._failed_source(previous, error)
         try:
             data = await opened.source.poll(jobs, deadline)
         except DliApiError as exc:
             error = exc.describe()
-            self._note_failure(name, f"{exc.operation} {exc.code} {exc.error_code or ''}", error)
+            grant = resource.permission if exc.status == 403 else ""
+            kind = f"{exc.operation} {exc.code} {exc.error_code or ''}"
+            self._note_failure(name, kind, error, grant=grant)
             return self._failed_source(previous, error)
         except Exception as exc:  # a resource's bug must not fail the poll: count, log, go on
             self._internal_error("unexpected error in a resource's poll", exc, resource=name)
@@ -169,16 +192,18 @@ class Poller:
         data = previous.data if previous and self._fresh(last_success) else None
         return SourceResult(data, ok=False, last_success_time=last_success, error=error)
 
-    def _note_failure(self, resource: str, kind: str, error: str) -> None:
+    def _note_failure(self, resource: str, kind: str, error: str, *, grant: str = "") -> None:
         """Log a failure when it is news: the first one, or one of another kind.
 
-        ``resource`` is "" for the job list (the target is down), else a resource's name.
+        ``resource`` is "" for the job list (the target is down), else a resource's name;
+        ``grant`` the permission a 403 asks for.
         """
         if self._failure_kinds.get(resource) == kind:
             return
         self._failure_kinds[resource] = kind
         if resource:
-            log.warning("resource is failing", extra=self._fields(resource=resource, error=error))
+            fields = {"resource": resource, "error": error} | ({"grant": grant} if grant else {})
+            log.warning("resource is failing", extra=self._fields(**fields))
         else:
             log.warning("target is down", extra=self._fields(error=error))
 

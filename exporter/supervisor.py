@@ -173,7 +173,7 @@ class Supervisor:
             filters=target.filters,
             page_concurrency=target.concurrency,
         )
-        context = SourceContext(target, transport)
+        context = SourceContext(target, transport, project, transport_to)
         poller = Poller(
             target,
             JobsSource(
@@ -183,7 +183,9 @@ class Supervisor:
                 on_internal_error=poll_error,
             ),
             lambda s: self._publish(poller, s),
-            sources=[OpenedSource(r, r.open(context)) for r in self._resources],
+            sources=[
+                OpenedSource(r, r.open(context)) for r in self._resources if r.enabled(target)
+            ],
             initial=previous,
             on_internal_error=poll_error,
         )

@@ -103,6 +103,37 @@ def read_int(
     return number
 
 
+def read_float(
+    value: object,
+    field: str,
+    issues: ValueIssues | None,
+    *,
+    low: float = 0.0,
+    high: float = float(MAX_SAFE_INT),
+) -> float | None:
+    """A finite number within ``[low, high]``; ``None`` when absent, unreadable or out of range.
+
+    Accepts JSON numbers and ASCII decimal strings; absent (``None``) is not a problem.
+    """
+    if value is None:
+        return None
+    number: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value) if not isinstance(value, int) or abs(value) <= high else math.inf
+    elif isinstance(value, str) and value.isascii() and len(value) <= _MAX_INT_DIGITS + 12:
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    if number is None:
+        _note(issues, field, "invalid")
+        return None
+    if not math.isfinite(number) or not low <= number <= high:
+        _note(issues, field, "out_of_range")
+        return None
+    return number
+
+
 def parse_natural(text: str, max_digits: int = 9) -> int | None:
     """A command-line count or port: 1 to ``max_digits`` ASCII digits, else ``None``.
 

@@ -24,7 +24,8 @@ def exporter_health() -> Json:
     return dashboard(
         EXPORTER_HEALTH_UID,
         "DLI exporter health",
-        "Is dli-exporter polling DLI: target status, poll timing, API requests, errors, latency.",
+        "Is dli-exporter polling DLI: target and source status, poll timing, API requests, errors, "
+        "latency.",
         [datasource_variable(), target_variable(), scrape_job_variable()],
         [
             even_row(
@@ -37,6 +38,8 @@ def exporter_health() -> Json:
                 version(),
             ),
             full_row(5, target_status()),
+            full_row(5, source_status()),
+            even_row(8, time_since_source_success(), cloud_eye_lag()),
             even_row(8, poll_duration(), time_since_last_poll()),
             even_row(8, api_requests_by_operation(), api_error_ratio()),
             even_row(8, api_requests_by_code(), api_latency_quantiles()),
@@ -129,6 +132,45 @@ def target_status() -> Json:
         "failed (after retries).",
         [query(sel("dli_up", TARGET), "{{target}}")],
         mappings=flag_mappings(("down", "red"), ("up", "green")),
+    )
+
+
+def source_status() -> Json:
+    """State timeline: each further source of each target up or down over time."""
+    return state_timeline(
+        "Source status",
+        "dli_source_up per target and source (cloud_eye, queues, elastic_resource_pools) over "
+        "time: down when the source's poll failed while the job list may still work (alert "
+        "DliSourceDown after 15 minutes).",
+        [query(sel("dli_source_up", TARGET), "{{target}} / {{source}}")],
+        mappings=flag_mappings(("down", "red"), ("up", "green")),
+    )
+
+
+def time_since_source_success() -> Json:
+    """Time series: the age of each source's data."""
+    return timeseries(
+        "Time since last successful source poll",
+        "Age of each further source's data: now minus "
+        "dli_source_last_success_timestamp_seconds, per target and source.",
+        queries(
+            (
+                f"time() - {sel('dli_source_last_success_timestamp_seconds', TARGET)}",
+                "{{target}} / {{source}}",
+            )
+        ),
+        unit="s",
+    )
+
+
+def cloud_eye_lag() -> Json:
+    """Time series: how old Cloud Eye's newest datapoint was when polled."""
+    return timeseries(
+        "Cloud Eye lag",
+        "Age of the newest Cloud Eye datapoint when the poll read it (dli_cloud_eye_lag_seconds): "
+        "how far the job throughput, latency, backpressure, CPU and memory panels are behind.",
+        queries((sel("dli_cloud_eye_lag_seconds", TARGET), "{{target}}")),
+        unit="s",
     )
 
 

@@ -1,4 +1,4 @@
-"""The DLI job detail: one job's status history, restarts, run time and resources."""
+"""The DLI job detail: one job's status, restarts, run time, resources and runtime health."""
 
 from __future__ import annotations
 
@@ -9,7 +9,15 @@ from grafana.panels import stat, table, timeseries
 from grafana.presets import state_history, state_stat, timestamp_stat, yes_no_stat
 from grafana.promql import JOB, TARGET, active, increase, sel
 from grafana.schema import JOB_DETAIL_UID, Json
-from grafana.styles import BLUE, FLINK_STATE_COLORS, STATUS_COLORS
+from grafana.styles import (
+    BACKPRESSURE_LEVELS,
+    BLUE,
+    FLINK_STATE_COLORS,
+    RED,
+    STATUS_COLORS,
+    field_override,
+    range_mappings,
+)
 from grafana.targets import queries, query, table_query
 from grafana.variables import (
     datasource_variable,
@@ -29,6 +37,20 @@ RESOURCES: Final = (
     ("dli_job_executors", "Executors"),
     ("dli_job_executor_compute_units", "Executor CUs"),
 )
+#: The job's Cloud Eye counters: (metric, display name, unit).
+IO_TOTALS: Final = (
+    ("dli_job_read_records_total", "Records read", "short"),
+    ("dli_job_write_records_total", "Records written", "short"),
+    ("dli_job_read_bytes_total", "Bytes read", "bytes"),
+    ("dli_job_write_bytes_total", "Bytes written", "bytes"),
+)
+#: Where the Cloud Eye panels' data comes from, for their descriptions.
+CLOUD_EYE: Final = (
+    "From Cloud Eye (namespace SYS.DLI), for running jobs only; its data is a minute or two "
+    "behind (dli_cloud_eye_lag_seconds)."
+)
+#: DliJobOperatorLatencyHigh's threshold, in seconds.
+LATENCY_ALERT_SECONDS: Final = 30
 
 
 def job_detail() -> Json:
@@ -36,7 +58,8 @@ def job_detail() -> Json:
     return dashboard(
         JOB_DETAIL_UID,
         "DLI job detail",
-        "One DLI Flink job: status history, Flink state, restarts, run time and resources.",
+        "One DLI Flink job: status history, Flink state, restarts, run time, resources, and its "
+        "throughput, backpressure, latency, CPU and memory from Cloud Eye.",
         [datasource_variable(), target_variable(), queue_variable(), job_variable()],
         [
             full_row(4, job_info()),
@@ -50,6 +73,17 @@ def job_detail() -> Json:
             ),
             even_row(4, created(), last_started(), has_savepoint(), stoppable()),
             full_row(4, resources()),
+            even_row(
+                4,
+                failure_reason(),
+                checkpointing(),
+                checkpoint_interval(),
+                restart_on_exception(),
+                max_restarts_on_exception(),
+                io_totals(),
+            ),
+            even_row(8, records_per_second(), bytes_per_second()),
+            even_row(8, backpressure_level(), operator_latency(), cpu_and_memory()),
             full_row(6, dli_status_history()),
             full_row(5, flink_state_history()),
             even_row(8, restarts_over_time(), run_time()),
@@ -262,4 +296,156 @@ def resource_settings_over_time() -> Json:
         unit="short",
         steps=True,
         legend_table=True,
+    )
+
+
+# --- configuration and failure ------------------------------------------------------------------
+
+
+def failure_reason() -> Json:
+    """Stat: why the job failed, while it is in a failed DLI status."""
+    return stat(
+        "Failure reason",
+        "Why the job failed (dli_job_failure_info reason: the exception class or error code from "
+        "DLI's status_desc, 'none' when DLI gave none, 'unrecognized' otherwise); only while the "
+        "job is in job_submit_fail, job_running_exception, job_cancel_fail or "
+        "job_arrearage_stopped, no data otherwise.",
+        [query(active(job("dli_job_failure_info")), "{{reason}}")],
+        text_mode="name",
+        steps=RED,
+        color_mode="background",
+    )
+
+
+def checkpointing() -> Json:
+    """Stat: whether the job checkpoints."""
+    return yes_no_stat(
+        "Checkpointing",
+        "Whether checkpointing is on for the job (dli_job_checkpoint_enabled); without it a "
+        "restart loses the job's state.",
+        job("dli_job_checkpoint_enabled"),
+    )
+
+
+def checkpoint_interval() -> Json:
+    """Stat: the checkpoint interval."""
+    return stat(
+        "Checkpoint interval",
+        "How often the job checkpoints (dli_job_checkpoint_interval_seconds).",
+        [query(job("dli_job_checkpoint_interval_seconds"))],
+        unit="s",
+        steps=BLUE,
+    )
+
+
+def restart_on_exception() -> Json:
+    """Stat: whether DLI restarts the job when it fails."""
+    return yes_no_stat(
+        "Restart on exception",
+        "Whether DLI restarts the job automatically when it fails "
+        "(dli_job_restart_on_exception_enabled, job_config restart_when_exception).",
+        job("dli_job_restart_on_exception_enabled"),
+    )
+
+
+def max_restarts_on_exception() -> Json:
+    """Stat: the restart limit, "Unlimited" for +Inf."""
+    return stat(
+        "Max restarts",
+        "How many times DLI restarts the job on exception at most "
+        "(dli_job_max_restarts_on_exception, resume_max_num; unlimited when -1). "
+        "DliJobRestartBudgetNearlyUsed fires at 80% of it.",
+        [query(job("dli_job_max_restarts_on_exception"))],
+        mappings=range_mappings((1e300, None, "Unlimited", "blue")),
+        steps=BLUE,
+        decimals=0,
+    )
+
+
+def io_totals() -> Json:
+    """Stat: records and bytes read and written since the job started."""
+    return stat(
+        "Read / written",
+        "Records and bytes the job has read and written (dli_job_read_records_total, "
+        "dli_job_write_records_total, dli_job_read_bytes_total, dli_job_write_bytes_total). "
+        + CLOUD_EYE,
+        queries(*((job(metric), name) for metric, name, _ in IO_TOTALS)),
+        text_mode="value_and_name",
+        steps=BLUE,
+        overrides=[field_override(name, {"unit": unit}) for _, name, unit in IO_TOTALS],
+    )
+
+
+# --- runtime health (Cloud Eye) -----------------------------------------------------------------
+
+
+def records_per_second() -> Json:
+    """Time series: records read and written per second."""
+    return timeseries(
+        "Records per second",
+        "Records the job reads from its sources and writes to its sinks per second "
+        "(dli_job_read_records_per_second, dli_job_write_records_per_second). DliJobStalled "
+        "fires when a running job reads 0 for 15 minutes. " + CLOUD_EYE,
+        queries(
+            (job("dli_job_read_records_per_second"), "read"),
+            (job("dli_job_write_records_per_second"), "written"),
+        ),
+        unit="rps",
+    )
+
+
+def bytes_per_second() -> Json:
+    """Time series: bytes read and written per second."""
+    return timeseries(
+        "Bytes per second",
+        "Bytes the job reads and writes per second (dli_job_read_bytes_per_second, "
+        "dli_job_write_bytes_per_second). " + CLOUD_EYE,
+        queries(
+            (job("dli_job_read_bytes_per_second"), "read"),
+            (job("dli_job_write_bytes_per_second"), "written"),
+        ),
+        unit="Bps",
+    )
+
+
+def backpressure_level() -> Json:
+    """Time series: the backpressure level of the most back-pressured operator."""
+    return timeseries(
+        "Backpressure level",
+        "Backpressure of the job's most back-pressured operator "
+        "(dli_job_max_operator_backpressure_level: 0 OK, 50 low, 100 high). "
+        "DliJobBackpressureHigh fires after 10 minutes at 100. " + CLOUD_EYE,
+        queries((job("dli_job_max_operator_backpressure_level"), "backpressure")),
+        unit="none",
+        steps=True,
+        threshold_line=BACKPRESSURE_LEVELS,
+        overrides=[field_override("backpressure", {"max": 100})],
+    )
+
+
+def operator_latency() -> Json:
+    """Time series: the maximum operator latency."""
+    return timeseries(
+        "Operator latency",
+        "The job's maximum operator latency (dli_job_max_operator_latency_seconds). "
+        f"DliJobOperatorLatencyHigh fires after 10 minutes above {LATENCY_ALERT_SECONDS}s "
+        "(dashed line). " + CLOUD_EYE,
+        queries((job("dli_job_max_operator_latency_seconds"), "max operator latency")),
+        unit="s",
+        threshold_line=((None, "green"), (LATENCY_ALERT_SECONDS, "red")),
+    )
+
+
+def cpu_and_memory() -> Json:
+    """Time series: CPU and memory usage as ratios."""
+    return timeseries(
+        "CPU and memory usage",
+        "The job's CPU and memory usage (dli_job_cpu_usage_ratio, dli_job_memory_usage_ratio; "
+        "Cloud Eye's percentages / 100). " + CLOUD_EYE,
+        queries(
+            (job("dli_job_cpu_usage_ratio"), "CPU"),
+            (job("dli_job_memory_usage_ratio"), "memory"),
+        ),
+        unit="percentunit",
+        threshold_line=((None, "green"), (0.9, "orange")),
     )

@@ -1,4 +1,4 @@
-"""The DLI Flink jobs overview: job counts, jobs in a bad state, restarts and compute units."""
+"""The DLI Flink jobs overview: job counts, jobs in a bad state, restarts, CUs and capacity."""
 
 from __future__ import annotations
 
@@ -43,6 +43,10 @@ JOB_COLUMNS: Final = {
 }
 #: label_replace arguments showing an empty queue_name as "(none)".
 NO_QUEUE: Final = '"queue_name", "(none)", "queue_name", ""'
+#: DliQueueSaturated's threshold: the share of a queue's CUs in use.
+QUEUE_SATURATED_RATIO: Final = 0.9
+#: The elastic resource pool series shown: dli_elastic_resource_pool_<name>_compute_units.
+POOL_SERIES: Final = ("current", "actual", "max", "min")
 
 
 def overview() -> Json:
@@ -50,7 +54,8 @@ def overview() -> Json:
     return dashboard(
         OVERVIEW_UID,
         "DLI Flink jobs overview",
-        "Huawei Cloud DLI Flink jobs seen by dli-exporter: status, failures, restarts, CUs.",
+        "Huawei Cloud DLI Flink jobs seen by dli-exporter: status, failures, restarts, CUs, and "
+        "the capacity of queues and elastic resource pools.",
         [datasource_variable(), target_variable(), queue_variable()],
         [
             even_row(
@@ -64,7 +69,9 @@ def overview() -> Json:
             ),
             even_row(9, jobs_by_status(), configured_cus_by_queue()),
             full_row(8, bad_jobs_table()),
+            full_row(8, failed_jobs_table()),
             even_row(9, top_restarting_jobs(), actual_cus_by_queue()),
+            even_row(9, queue_capacity(), queue_usage(), pool_capacity()),
             full_row(12, jobs_table()),
         ],
     )
@@ -299,3 +306,113 @@ def jobs_table_queries() -> list[Json]:
         table_query(f"max by ({labels}) ({in_queue(expr)})", ref_id(index))
         for index, (labels, expr) in enumerate(per_job, start=1)
     ]
+
+
+def failed_jobs_table() -> Json:
+    """Table: the jobs in a failed DLI status, with the reason DLI gave."""
+    return table(
+        "Failed jobs and why",
+        "Jobs in a failed DLI status (" + ", ".join(BAD_STATUSES) + ") with the reason from "
+        "DLI's status_desc (dli_job_failure_info: the exception class or error code; 'none' when "
+        "DLI gave none, 'unrecognized' when it could not be read) and their restart count. "
+        "Click a row for the job's detail dashboard.",
+        [
+            table_query(failure_reason_query(), "A"),
+            table_query(failed_status_query(), "B"),
+            table_query(failed_restarts_query(), "C"),
+        ],
+        columns={**JOB_COLUMNS, "status": "DLI status", "reason": "Reason", "Value #C": "Restarts"},
+        overrides=[
+            state_color_column("DLI status", STATUS_COLORS),
+            fixed_color_column("Reason", "red"),
+            decimals_column("Restarts"),
+        ],
+        links=[table_row_detail_link()],
+        sort_by="Target",
+    )
+
+
+def failure_reason_query() -> str:
+    """Each failed job's reason, with its queue."""
+    return (
+        "max by (target, job_id, job_name, queue_name, reason) (\n"
+        f"  ({active(sel('dli_job_failure_info', TARGET))})\n"
+        f"    * on (target, job_id) group_left (queue_name) {info_in_queue()}\n"
+        ")"
+    )
+
+
+def failed_status_query() -> str:
+    """The failed DLI status of each job in the selected queues."""
+    return f"max by (target, job_id, job_name, status) (\n  {in_queue(bad_status())}\n)"
+
+
+def failed_restarts_query() -> str:
+    """The restart counter of each job in a failed DLI status."""
+    return (
+        "max by (target, job_id, job_name) (\n"
+        f"  {sel('dli_job_restarts_total', TARGET)}\n"
+        f"  and on (target, job_id) ({bad_status()})\n"
+        f"  and on (target, job_id) {info_in_queue()}\n"
+        ")"
+    )
+
+
+# --- capacity -----------------------------------------------------------------------------------
+
+
+def queue(metric: str) -> str:
+    """``metric`` of the selected targets' selected queues."""
+    return sel(metric, TARGET, QUEUE)
+
+
+def queue_capacity() -> Json:
+    """Time series: used and total compute units per queue."""
+    return timeseries(
+        "Queue capacity",
+        "Compute units each queue has (dli_queue_compute_units, cu_count) and uses "
+        "(dli_queue_used_compute_units, used_cu), from the queue list. Queues without jobs only "
+        "appear with the queue filter at All.",
+        queries(
+            (queue("dli_queue_used_compute_units"), "{{target}} / {{queue_name}} used"),
+            (queue("dli_queue_compute_units"), "{{target}} / {{queue_name}} total"),
+        ),
+        unit="short",
+        legend_table=True,
+    )
+
+
+def queue_usage() -> Json:
+    """Time series: the share of each queue's compute units in use."""
+    expr = f"{queue('dli_queue_used_compute_units')}\n  /\n({queue('dli_queue_compute_units')} > 0)"
+    return timeseries(
+        "Queue usage",
+        "Share of each queue's compute units in use (used_cu / cu_count; queues with 0 CUs left "
+        f"out). DliQueueSaturated fires after 10 minutes above {QUEUE_SATURATED_RATIO:.0%} "
+        "(dashed line).",
+        queries((expr, "{{target}} / {{queue_name}}")),
+        unit="percentunit",
+        legend_table=True,
+        threshold_line=((None, "green"), (QUEUE_SATURATED_RATIO, "red")),
+    )
+
+
+def pool_capacity() -> Json:
+    """Time series: current and actual compute units of each pool against its range."""
+    return timeseries(
+        "Elastic resource pool capacity",
+        "Compute units of each elastic resource pool: current and actual against its minimum "
+        "and maximum (dli_elastic_resource_pool_*_compute_units). DliElasticResourcePoolAtMax "
+        "fires after 15 minutes with current at max. The queue filter does not apply.",
+        queries(
+            *(
+                (
+                    sel(f"dli_elastic_resource_pool_{name}_compute_units", TARGET),
+                    "{{target}} / {{elastic_resource_pool}} " + name,
+                )
+                for name in POOL_SERIES
+            )
+        ),
+        unit="short",
+        legend_table=True,
+    )

@@ -50,6 +50,10 @@ TEXT: Final[Steps] = ((None, "text"),)
 RED_FROM_ONE: Final[Steps] = ((None, "green"), (1, "red"))
 #: A flag that should be 1: red below.
 RED_BELOW_ONE: Final[Steps] = ((None, "red"), (1, "green"))
+#: Always red: a value that only exists when something is wrong.
+RED: Final[Steps] = ((None, "red"),)
+#: Cloud Eye's backpressure levels: 0 OK, 50 low, 100 high.
+BACKPRESSURE_LEVELS: Final[Steps] = ((None, "green"), (50, "orange"), (100, "red"))
 
 
 def thresholds(*steps: tuple[float | None, str]) -> Json:
@@ -67,6 +71,17 @@ def value_mappings(texts: Mapping[str, tuple[str, str]]) -> list[Json]:
         for index, (value, (text, color)) in enumerate(texts.items())
     }
     return [{"options": options, "type": "value"}]
+
+
+def range_mappings(*ranges: tuple[float | None, float | None, str, str]) -> list[Json]:
+    """Range mappings from (low, high, text, colour); a None bound is open (so +Inf can match)."""
+    mappings = []
+    for index, (low, high, text, color) in enumerate(ranges):
+        # Grafana reads a null bound as 0: an open bound must be left out.
+        bounds = {key: value for key, value in (("from", low), ("to", high)) if value is not None}
+        result = {"color": color, "index": index, "text": text}
+        mappings.append({"options": {**bounds, "result": result}, "type": "range"})
+    return mappings
 
 
 def flag_mappings(off: tuple[str, str], on: tuple[str, str]) -> list[Json]:

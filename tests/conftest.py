@@ -31,12 +31,13 @@ OTHER_PROJECT = "fedcba9876543210fedcba9876543210"
 def make_target(
     name: str, endpoint: str, project_id: str = PROJECT, **overrides: object
 ) -> TargetConfig:
-    """A target polling the simulator with the test credentials."""
+    """A target polling the simulator (DLI and Cloud Eye) with the test credentials."""
     target = TargetConfig(
         name=name,
         region="cn-north-4",
         project_id=project_id,
         endpoint=endpoint,
+        ces_endpoint=endpoint,
         auth=AkSkAuth(ACCESS_KEY, Secret(SECRET_KEY)),
         poll_interval=60.0,
         timeout=5.0,

@@ -35,6 +35,7 @@ targets:
     region: cn-north-4
     project_id: {PROJECT}
     endpoint: {endpoint}
+    ces_endpoint: {endpoint}
     auth:
       access_key: {ACCESS_KEY}
       secret_key: {SECRET_KEY}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import shutil
@@ -20,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 
 from exporter.catalogue import CATALOGUE
 from exporter.collector import SnapshotCollector, render
+from exporter.dli.cloudeye import CLOUD_EYE, METRICS, CloudEyeData
 from exporter.dli.jobmodel import (
     FLINK_STATES,
     JOB_STATUSES,
@@ -28,8 +30,10 @@ from exporter.dli.jobmodel import (
     JobConfig,
     JobState,
 )
+from exporter.dli.pools import ELASTIC_RESOURCE_POOLS, ElasticResourcePool
+from exporter.dli.queues import QUEUES, Queue
 from exporter.metricspec import JOB_LABELS, TARGET_LABELS, MetricSpec
-from exporter.snapshot import Snapshot
+from exporter.snapshot import Snapshot, SourceResult
 from exporter.telemetry import ApiMetrics, register_build_info
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
@@ -97,6 +101,10 @@ def running_job() -> JobState:
                 executor_number=3,
                 executor_cu_number=2,
                 flink_version="1.15",
+                checkpoint_enabled=True,
+                checkpoint_interval=30,
+                restart_when_exception=True,
+                resume_max_num=-1,
             ),
         ),
         graph=ExecuteGraph(
@@ -106,6 +114,41 @@ def running_job() -> JobState:
             is_stoppable=False,
         ),
     )
+
+
+def golden_sources() -> dict[str, SourceResult[object]]:
+    """Every further resource's data for the golden target: read, converted, some missing."""
+    now = 1_700_000_000.0
+    point = [(float(i + 1) * 1.5, now - 90) for i in range(len(METRICS))]
+    point[3] = (math.nan, math.nan)  # no datapoint for this metric
+    stale = [(7.0, now - 301)] * len(METRICS)  # older than the 5-minute bound: not published
+    cloud_eye = CloudEyeData({101: tuple(point), 104: tuple(stale)}, now, now - 90, 300.0)
+    queues = (
+        Queue(
+            "stream_q",
+            queue_type="general",
+            resource_mode="dedicated",
+            charging_mode="pay_per_use",
+            elastic_resource_pool="pool_a",
+            cu_count=16,
+            used_cu=14.5,
+            cu_scale_out_limit=32,
+            cu_scale_in_limit=16,
+            is_restarting=False,
+        ),
+        Queue("bare_q"),  # every field but the name unknown
+    )
+    pools = (
+        ElasticResourcePool(1, "pool_a", "SCALING", 64, 16, 48, 48, 16, failed=False),
+        ElasticResourcePool(2, "pool_new_status", "FROZEN", failed=True),
+    )
+    return {
+        CLOUD_EYE.name: SourceResult(cloud_eye, ok=True, last_success_time=now),
+        QUEUES.name: SourceResult(queues, ok=True, last_success_time=now),
+        ELASTIC_RESOURCE_POOLS.name: SourceResult(
+            pools, ok=False, last_success_time=now - 60, error="list_elastic_resource_pools: 503"
+        ),
+    }
 
 
 def golden_snapshots() -> list[Snapshot]:
@@ -134,11 +177,26 @@ def golden_snapshots() -> list[Snapshot]:
                 ),
                 ExecuteGraph(state="RESCALING", is_stoppable=True),
             ),
+            JobState(
+                FlinkJob(
+                    job_id=105,
+                    name="failed-with-reason",
+                    status="job_running_exception",
+                    restart_times=9,
+                    config=JobConfig(
+                        checkpoint_enabled=False, restart_when_exception=True, resume_max_num=10
+                    ),
+                    status_desc="java.lang.RuntimeException: sink failed "
+                    "Caused by: org.apache.kafka.common.errors.TimeoutException: expired",
+                )
+            ),
+            JobState(FlinkJob(job_id=106, name="failed-quietly", status="job_submit_fail")),
         ),
         up=True,
         polled=True,
         last_success_time=1_700_000_000.5,
         poll_duration_seconds=1.25,
+        sources=golden_sources(),
     )
     failing = Snapshot(
         target="staging",
@@ -375,7 +433,7 @@ def test_target_series() -> None:
     ]
     assert samples_of(text, "dli_last_poll_success_timestamp_seconds", target="broken") == []
     assert samples_of(text, "dli_poll_duration_seconds", target="broken") == [0.3]
-    assert samples_of(text, "dli_target_jobs", target="prod") == [4.0]
+    assert samples_of(text, "dli_target_jobs", target="prod") == [6.0]
     assert samples_of(text, "dli_target_jobs", target="staging") == [1.0]
     assert samples_of(text, "dli_target_jobs", target="broken") == [0.0]
 
@@ -594,6 +652,12 @@ def test_catalogue_labels(spec: MetricSpec) -> None:
     assert "job" not in spec.labels
     if spec.name.startswith("dli_job_"):
         assert spec.labels[:3] == JOB_LABELS
+    elif spec.name.startswith("dli_source_"):
+        assert spec.labels == (*TARGET_LABELS, "source")
+    elif spec.name.startswith("dli_queue_"):
+        assert spec.labels[:2] == (*TARGET_LABELS, "queue_name")
+    elif spec.name.startswith("dli_elastic_resource_pool_"):
+        assert spec.labels[:2] == (*TARGET_LABELS, "elastic_resource_pool")
     else:
         assert spec.labels == TARGET_LABELS
 

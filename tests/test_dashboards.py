@@ -69,7 +69,53 @@ TELEMETRY = frozenset(
         "up",
     }
 )
-KNOWN_METRICS = frozenset(spec.name for spec in CATALOGUE) | TELEMETRY | RECORDING_RULES
+#: The runtime-health families of issue 11 (job settings, failure reason, Cloud Eye, queues,
+#: elastic resource pools, per-source health), fixed by its contract; listed here as well so the
+#: dashboards can be checked while the catalogue gains them.
+RUNTIME_JOB_METRICS = frozenset(
+    {
+        "dli_job_checkpoint_enabled",
+        "dli_job_checkpoint_interval_seconds",
+        "dli_job_restart_on_exception_enabled",
+        "dli_job_max_restarts_on_exception",
+        "dli_job_failure_info",
+        "dli_job_read_records_per_second",
+        "dli_job_write_records_per_second",
+        "dli_job_read_records_total",
+        "dli_job_write_records_total",
+        "dli_job_read_bytes_per_second",
+        "dli_job_write_bytes_per_second",
+        "dli_job_read_bytes_total",
+        "dli_job_write_bytes_total",
+        "dli_job_cpu_usage_ratio",
+        "dli_job_memory_usage_ratio",
+        "dli_job_max_operator_latency_seconds",
+        "dli_job_max_operator_backpressure_level",
+    }
+)
+RUNTIME_METRICS = RUNTIME_JOB_METRICS | frozenset(
+    {
+        "dli_cloud_eye_lag_seconds",
+        "dli_queue_info",
+        "dli_queue_compute_units",
+        "dli_queue_used_compute_units",
+        "dli_queue_scale_out_limit_compute_units",
+        "dli_queue_scale_in_limit_compute_units",
+        "dli_queue_restarting",
+        "dli_elastic_resource_pool_max_compute_units",
+        "dli_elastic_resource_pool_min_compute_units",
+        "dli_elastic_resource_pool_actual_compute_units",
+        "dli_elastic_resource_pool_current_compute_units",
+        "dli_elastic_resource_pool_prepaid_compute_units",
+        "dli_elastic_resource_pool_status",
+        "dli_elastic_resource_pool_failed",
+        "dli_source_up",
+        "dli_source_last_success_timestamp_seconds",
+    }
+)
+KNOWN_METRICS = (
+    frozenset(spec.name for spec in CATALOGUE) | RUNTIME_METRICS | TELEMETRY | RECORDING_RULES
+)
 #: Series without a ``target`` label: per exporter process, filtered by the scrape job instead.
 PER_PROCESS = frozenset(
     {
@@ -403,9 +449,44 @@ def test_overview_has_the_agreed_panels(dashboards: dict[str, Json]) -> None:
         "target_queue:dli_job_compute_units:sum",
     } <= used
     assert any("topk(" in e and "increase(dli_job_restarts_total" in e for _, e in queries)
+    assert {
+        "dli_queue_compute_units",
+        "dli_queue_used_compute_units",
+        "dli_elastic_resource_pool_current_compute_units",
+        "dli_elastic_resource_pool_actual_compute_units",
+        "dli_elastic_resource_pool_max_compute_units",
+        "dli_elastic_resource_pool_min_compute_units",
+        "dli_job_failure_info",
+    } <= used
     by_title = {panel["title"]: panel for panel in iter_panels(dashboards["dli-overview.json"])}
     status = by_title["Jobs by DLI status"]
     assert status["fieldConfig"]["defaults"]["custom"]["stacking"]["mode"] == "normal"
+    kinds = {title: panel["type"] for title, panel in by_title.items()}
+    assert kinds["Queue capacity"] == "timeseries"
+    assert kinds["Queue usage"] == "timeseries"
+    assert kinds["Elastic resource pool capacity"] == "timeseries"
+    usage = by_title["Queue usage"]
+    assert "> 0)" in usage["targets"][0]["expr"], "queues with cu_count 0 are left out"
+    assert usage["fieldConfig"]["defaults"]["unit"] == "percentunit"
+
+
+def test_failed_jobs_table_shows_the_reason_and_links_to_the_job_detail(
+    dashboards: dict[str, Json],
+) -> None:
+    by_title = {panel["title"]: panel for panel in iter_panels(dashboards["dli-overview.json"])}
+    failed = by_title["Failed jobs and why"]
+    assert failed["type"] == "table"
+    exprs = [target["expr"] for target in failed["targets"]]
+    assert any(
+        "dli_job_failure_info" in e and "group_left (queue_name) dli_job_info" in e for e in exprs
+    )
+    headers = failed["transformations"][1]["options"]["renameByName"]
+    assert {"Job", "Queue", "DLI status", "Reason", "Restarts"} <= set(headers.values())
+    hidden = failed["transformations"][1]["options"]["excludeByName"]
+    assert "reason" in headers and "reason" not in hidden
+    (link,) = failed["fieldConfig"]["defaults"]["links"]
+    assert link["url"].startswith("/d/dli-job-detail?")
+    assert "var-job=${__data.fields.job_id}" in link["url"]
 
 
 def test_bad_jobs_table_rows_link_to_the_job_detail(dashboards: dict[str, Json]) -> None:
@@ -433,9 +514,19 @@ def test_job_detail_has_the_agreed_panels(dashboards: dict[str, Json]) -> None:
     kinds = {panel["title"]: panel["type"] for panel in iter_panels(board)}
     assert kinds["DLI status history"] == "state-timeline"
     assert kinds["Flink state history"] == "state-timeline"
+    for title in ("Records per second", "Bytes per second", "Backpressure level"):
+        assert kinds[title] == "timeseries", title
+    for title in ("Operator latency", "CPU and memory usage"):
+        assert kinds[title] == "timeseries", title
+    by_title = {panel["title"]: panel for panel in iter_panels(board)}
+    units = {title: panel["fieldConfig"]["defaults"]["unit"] for title, panel in by_title.items()}
+    assert units["Records per second"] == "rps"
+    assert units["Bytes per second"] == "Bps"
+    assert units["Operator latency"] == "s"
+    assert units["CPU and memory usage"] == "percentunit"
     used = {name for _, expr in panel_queries(board) for name in metric_names(expr)}
     job_metrics = {spec.name for spec in CATALOGUE if spec.name.startswith("dli_job_")}
-    assert used == job_metrics
+    assert used == job_metrics | RUNTIME_JOB_METRICS
 
 
 def test_exporter_health_has_the_agreed_panels(dashboards: dict[str, Json]) -> None:
@@ -453,6 +544,9 @@ def test_exporter_health_has_the_agreed_panels(dashboards: dict[str, Json]) -> N
         "dli_api_requests_total",
         "dli_exporter_build_info",
         "dli_config_last_reload_successful",
+        "dli_source_up",
+        "dli_source_last_success_timestamp_seconds",
+        "dli_cloud_eye_lag_seconds",
     } <= used
     by_title = {p["title"]: p for p in iter_panels(dashboards["dli-exporter-health.json"])}
     poll = by_title["Poll duration"]

@@ -25,6 +25,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.cli import Listener, serve
 from exporter.config import Config, ConfigError, ConfigProblem, load_config
+from exporter.dli.api import (
+    BATCH_QUERY_METRIC_DATA,
+    EXECUTE_GRAPH,
+    LIST_ELASTIC_RESOURCE_POOLS,
+    LIST_JOBS,
+    LIST_QUEUES,
+)
 from exporter.signals import EarlySignals
 from exporter.simulator import Simulator
 from exporter.web import EXPORTER, create_app
@@ -37,6 +44,7 @@ TARGET = """
     region: cn-north-4
     project_id: "{project}"
     endpoint: {endpoint}
+    ces_endpoint: {endpoint}
     auth: {{access_key: {ak}, secret_key: {sk}}}
 """
 
@@ -118,7 +126,17 @@ async def test_reload_adds_removes_and_keeps_targets(
     assert a_info == {frozenset({("target", "a")}): 1.0}
     polled_for_a_and_c = [r for r in simulator.request_log if PROJECT in r.path]
     new_requests = polled_for_a_and_c[len(a_requests) :]
-    assert len(new_requests) == 2  # c's first listing and its one execute-graph, nothing for a
+    # c's first poll (its listing, its one execute-graph, one call per further source), and
+    # nothing for a.
+    assert sorted(r.operation for r in new_requests) == sorted(
+        (
+            LIST_JOBS,
+            EXECUTE_GRAPH,
+            BATCH_QUERY_METRIC_DATA,
+            LIST_QUEUES,
+            LIST_ELASTIC_RESOURCE_POOLS,
+        )
+    )
     assert metric_values(after, "dli_config_last_reload_successful") == {frozenset(): 1.0}
 
 

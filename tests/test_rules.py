@@ -35,15 +35,43 @@ SPEC_ALERTS: Mapping[str, tuple[str, str]] = {
     "DliStaleData": ("warning", "5m"),
     "DliApiErrorRatioHigh": ("warning", "15m"),
     "DliExporterAbsent": ("critical", "5m"),
+    # group dli.runtime: Cloud Eye job metrics, queues, elastic resource pools, their sources
+    "DliJobStalled": ("warning", "15m"),
+    "DliJobBackpressureHigh": ("warning", "10m"),
+    "DliJobOperatorLatencyHigh": ("warning", "10m"),
+    "DliQueueSaturated": ("warning", "10m"),
+    "DliElasticResourcePoolAtMax": ("warning", "15m"),
+    "DliJobRestartBudgetNearlyUsed": ("warning", "0m"),
+    "DliSourceDown": ("warning", "15m"),
 }
+#: The alert groups of alerts.yml, in order.
+ALERT_GROUPS = ("dli.alerts", "dli.runtime")
 JOB_ALERTS = (
     "DliJobFailed",
     "DliJobRestartLoop",
     "DliJobNotRunningInFlink",
     "DliJobStuckSubmitting",
+    "DliJobStalled",
+    "DliJobBackpressureHigh",
+    "DliJobOperatorLatencyHigh",
+    "DliJobRestartBudgetNearlyUsed",
 )
-#: Alerts a down target makes meaningless for that target (inhibited with equal target).
-TARGET_INHIBITED = (*JOB_ALERTS, "DliStaleData", "DliApiErrorRatioHigh")
+#: Alerts a down target makes meaningless for that target (inhibited with equal target): its
+#: job list, and with it the data of its further sources, is the last good one.
+TARGET_INHIBITED = (
+    *JOB_ALERTS,
+    "DliStaleData",
+    "DliApiErrorRatioHigh",
+    "DliQueueSaturated",
+    "DliElasticResourcePoolAtMax",
+    "DliSourceDown",
+)
+#: The labels each non-job alert names in its description (besides target).
+RESOURCE_LABELS: Mapping[str, str] = {
+    "DliQueueSaturated": "queue_name",
+    "DliElasticResourcePoolAtMax": "elastic_resource_pool",
+    "DliSourceDown": "source",
+}
 SPEC_RECORDS = (
     "target_status:dli_jobs:count",
     "target_queue:dli_job_compute_units:sum",
@@ -70,7 +98,13 @@ def _rules(path: Path, group: str) -> list[dict[str, Any]]:
 
 
 def _alerts() -> dict[str, dict[str, Any]]:
-    return {rule["alert"]: rule for rule in _rules(ALERTS, "dli.alerts")}
+    return {rule["alert"]: rule for group in ALERT_GROUPS for rule in _rules(ALERTS, group)}
+
+
+def test_alerts_file_has_exactly_the_alert_groups() -> None:
+    assert [group["name"] for group in _load(ALERTS)["groups"]] == list(ALERT_GROUPS)
+    names = [rule["alert"] for group in ALERT_GROUPS for rule in _rules(ALERTS, group)]
+    assert len(names) == len(set(names)), "duplicate alert names"
 
 
 def _seconds(duration: str) -> float:
@@ -197,6 +231,25 @@ def test_job_alert_names_the_job_and_queue(name: str) -> None:
     assert "group_left (queue_name, job_type) dli_job_info" in rule["expr"]
     for label in ("job_name", "job_id", "queue_name"):
         assert f"$labels.{label}" in rule["annotations"]["description"], (name, label)
+
+
+@pytest.mark.parametrize("name", RESOURCE_LABELS)
+def test_resource_alert_names_its_resource(name: str) -> None:
+    annotations = _alerts()[name]["annotations"]
+    label = RESOURCE_LABELS[name]
+    for key in ("summary", "description"):
+        assert f"$labels.{label}" in annotations[key], (name, key)
+
+
+def test_source_down_names_the_permission_to_grant() -> None:
+    description = _alerts()["DliSourceDown"]["annotations"]["description"]
+    assert "ces:metricData:list" in description
+    assert "DLI ReadOnlyAccess" in description
+
+
+def test_promtool_test_evaluates_every_alert_group() -> None:
+    order = _load(PROMETHEUS / "alerts_test.yml")["group_eval_order"]
+    assert set(ALERT_GROUPS) <= set(order)
 
 
 @pytest.mark.parametrize("name", SPEC_ALERTS)

@@ -24,7 +24,7 @@ from huaweicloudsdkcore.sdk_request import SdkRequest
 from prometheus_client.parser import text_string_to_metric_families
 from yarl import URL
 
-from exporter.config import AkSkAuth, Config, Filters
+from exporter.config import AkSkAuth, Config, Filters, Sources
 from exporter.secret import Secret
 from exporter.web import create_app
 from tests.conftest import make_target
@@ -69,6 +69,8 @@ async def scrape_after_first_poll(
         concurrency=8,
         rate_limit=1000.0,
         filters=filters or Filters(),
+        # The stand-in serves the job APIs only; the further sources are tested on the simulator.
+        sources=Sources(cloud_eye=False, queues=False, elastic_resource_pools=False),
     )
     app = create_app(Config(targets=(target,), source="<test>"))
     async with serve(app) as url, aiohttp.ClientSession() as session:

@@ -11,6 +11,7 @@ path it concerns (``targets[1].auth.secret_key``); messages never contain secret
 from exporter.config.loader import MAX_EXPANSION
 from exporter.config.model import (
     DEFAULT_AGENCY_DURATION,
+    DEFAULT_CLOUD_EYE_MAX_AGE,
     DEFAULT_CONCURRENCY,
     DEFAULT_CREDENTIALS_FILE,
     DEFAULT_FEDERATED_DURATION,
@@ -56,6 +57,7 @@ from exporter.config.model import (
     PasswordAuth,
     PodIdentityAuth,
     ProfileAuth,
+    Sources,
     TargetConfig,
     TlsClientConfig,
     WorkloadIdentityAuth,
@@ -66,6 +68,7 @@ from exporter.config.types import parse_duration
 
 __all__ = [
     "DEFAULT_AGENCY_DURATION",
+    "DEFAULT_CLOUD_EYE_MAX_AGE",
     "DEFAULT_CONCURRENCY",
     "DEFAULT_CREDENTIALS_FILE",
     "DEFAULT_FEDERATED_DURATION",
@@ -115,6 +118,7 @@ __all__ = [
     "PodIdentityAuth",
     "Problems",
     "ProfileAuth",
+    "Sources",
     "TargetConfig",
     "TlsClientConfig",
     "WorkloadIdentityAuth",

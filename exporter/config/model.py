@@ -17,6 +17,10 @@ DEFAULT_TIMEOUT: Final = 10.0
 DEFAULT_CONCURRENCY: Final = 8
 DEFAULT_RATE_LIMIT: Final = 20.0
 MIN_POLL_INTERVAL: Final = 1.0
+#: Cloud Eye datapoints older than this are not published (``sources.cloud_eye.max_age``).
+DEFAULT_CLOUD_EYE_MAX_AGE: Final = 300.0
+MIN_CLOUD_EYE_MAX_AGE: Final = 60.0
+MAX_CLOUD_EYE_MAX_AGE: Final = 3600.0
 
 # Upper bounds keep every number usable later: asyncio.sleep/call_at overflow on huge delays,
 # a semaphore of 10**30 or a rate of 1e308 tokens per second means nothing.
@@ -195,11 +199,25 @@ class TlsClientConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class Sources:
+    """Which sources beyond the job list a target polls (section ``sources``); all by default.
+
+    ``cloud_eye_max_age``: a Cloud Eye datapoint older than this (seconds) is not published.
+    """
+
+    cloud_eye: bool = True
+    cloud_eye_max_age: float = DEFAULT_CLOUD_EYE_MAX_AGE
+    queues: bool = True
+    elastic_resource_pools: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class TargetConfig:
     """One DLI project in one region to poll.
 
     ``project_id`` ``None``: looked up in IAM (the project named ``region``) at
     ``iam_endpoint`` on the first poll; ``iam_endpoint`` ``None`` means IAM's regional endpoint.
+    ``ces_endpoint`` ``None``: Cloud Eye's regional endpoint.
     """
 
     name: str
@@ -214,6 +232,8 @@ class TargetConfig:
     filters: Filters = field(default_factory=Filters)
     tls: TlsClientConfig = TlsClientConfig()
     iam_endpoint: str | None = None
+    ces_endpoint: str | None = None
+    sources: Sources = Sources()
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,7 @@ from exporter.config.model import (
 )
 from exporter.config.problems import type_name
 from exporter.config.section import Issue, Section
+from exporter.config.sources import SourcesSection
 from exporter.config.types import (
     CaFile,
     Concurrency,
@@ -156,6 +157,7 @@ class _TargetHead(Section):
     region: Region
     project_id: Text | None = None
     endpoint: Url | None = None
+    ces_endpoint: Url | None = None
     iam_endpoint: Url | None = None
     auth: AuthSection | None = None
 
@@ -192,6 +194,7 @@ class TargetSection(Settings, _TargetHead):
 
     filters: FiltersSection | None = None
     tls: TlsSection | None = None
+    sources: SourcesSection | None = None
 
     @classmethod
     def precheck(cls, data: dict[Any, Any], context: Context) -> tuple[dict[Any, Any], list[Issue]]:
@@ -227,7 +230,9 @@ class TargetSection(Settings, _TargetHead):
             data["auth"] = chosen  # environment AK/SK stay out of the data (build reads them)
         return data, issues
 
-    def build(self, top: Settings, context: Context) -> TargetConfig:
+    def build(
+        self, top: Settings, context: Context, top_sources: SourcesSection | None = None
+    ) -> TargetConfig:
         """The runtime target: this section over the top level's settings over the defaults."""
         settings = self.over(top)
         chosen = {name: value for name, value in settings.items() if value is not None}
@@ -238,10 +243,12 @@ class TargetSection(Settings, _TargetHead):
             region=self.region,
             project_id=self.project_id,
             endpoint=self.endpoint or f"https://dli.{self.region}.myhuaweicloud.com",
+            ces_endpoint=self.ces_endpoint,
             iam_endpoint=None if self.project_id is not None else self._iam_endpoint(context),
             auth=auth,
             filters=Filters() if self.filters is None else self.filters.build(),
             tls=TlsClientConfig() if self.tls is None else self.tls.build(),
+            sources=(self.sources or SourcesSection()).over(top_sources),
             **chosen,
         )
 
@@ -299,12 +306,13 @@ class ConfigFile(Settings):
     key_hints = _elsewhere(TargetSection, "it belongs under an entry of targets")
 
     metrics: MetricsSection | None = None
+    sources: SourcesSection | None = None
     targets: Annotated[tuple[TargetSection, ...], BeforeValidator(_targets)] = Field(
         default=None, validate_default=True
     )
 
     def build(self, source: str, context: Context) -> Config:
         """The runtime config; ``source`` names the file."""
-        targets = tuple(target.build(self, context) for target in self.targets)
+        targets = tuple(target.build(self, context, self.sources) for target in self.targets)
         metrics = MetricOptions() if self.metrics is None else self.metrics.build()
         return Config(targets=targets, source=source, metrics=metrics)

@@ -28,11 +28,13 @@ from exporter.config.model import (
     ENV_CREDENTIALS_FILE,
     JOB_TYPES,
     MAX_CA_FILE_SIZE,
+    MAX_CLOUD_EYE_MAX_AGE,
     MAX_CONCURRENCY,
     MAX_POLL_INTERVAL,
     MAX_RATE_LIMIT,
     MAX_SECRET_FILE_SIZE,
     MAX_TIMEOUT,
+    MIN_CLOUD_EYE_MAX_AGE,
     MIN_POLL_INTERVAL,
     MIN_RATE_LIMIT,
     STATE_SET_MODES,
@@ -392,6 +394,7 @@ def _rate_limit(value: Any) -> float:
 
 
 PollInterval = Annotated[float, _duration(MIN_POLL_INTERVAL, MAX_POLL_INTERVAL)]
+CloudEyeMaxAge = Annotated[float, _duration(MIN_CLOUD_EYE_MAX_AGE, MAX_CLOUD_EYE_MAX_AGE)]
 Timeout = Annotated[float, _duration(None, MAX_TIMEOUT)]
 Concurrency = Annotated[int, PlainValidator(_concurrency)]
 RateLimit = Annotated[float, PlainValidator(_rate_limit)]

@@ -13,6 +13,11 @@ __all__ = [
     "ASSUME_AGENCY",
     "ASSUME_AGENCY_PATH",
     "AUTH_TOKEN_HEADER",
+    "BATCH_QUERY_METRIC_DATA",
+    "BATCH_QUERY_METRIC_DATA_PATH",
+    "CES_MAX_METRICS_PER_CALL",
+    "CES_NAMESPACE",
+    "ELASTIC_RESOURCE_POOLS_PATH",
     "EXECUTE_GRAPH",
     "EXECUTE_GRAPH_PATH",
     "FEDERATED_CREDENTIAL",
@@ -22,10 +27,13 @@ __all__ = [
     "IAM_TOKEN_PATH",
     "IAM_TOKEN_QUERY",
     "IDP_ID_HEADER",
+    "LIST_ELASTIC_RESOURCE_POOLS",
     "LIST_JOBS",
     "LIST_JOBS_PATH",
     "LIST_PROJECTS",
     "LIST_PROJECTS_PATH",
+    "LIST_QUEUES",
+    "LIST_QUEUES_PATH",
     "MAX_PAGE_SIZE",
     "METADATA",
     "METADATA_ENDPOINT",
@@ -36,13 +44,17 @@ __all__ = [
     "OPERATIONS",
     "POD_IDENTITY",
     "POD_IDENTITY_PATH",
+    "POOL_PAGE_SIZE",
     "REQUEST_ID_HEADER",
     "SECURITY_TOKEN_HEADER",
     "STS_ASSUME_OIDC_PATH",
     "SUBJECT_TOKEN_HEADER",
     "WORKLOAD_IDENTITY",
+    "batch_query_metric_data_path",
+    "elastic_resource_pools_path",
     "execute_graph_path",
     "list_jobs_path",
+    "list_queues_path",
 ]
 
 LIST_JOBS: Final = "list_jobs"
@@ -62,6 +74,12 @@ ASSUME_AGENCY: Final = "assume_agency"
 FEDERATED_TOKEN: Final = "federated_token"  # noqa: S105 - an operation name
 #: Requests to IAM exchanging that unscoped token for temporary AK/SK (``type: federated``).
 FEDERATED_CREDENTIAL: Final = "federated_credential"
+#: Cloud Eye's v1 batch query of metric data (the runtime metrics of running Flink jobs).
+BATCH_QUERY_METRIC_DATA: Final = "batch_query_metric_data"
+#: DLI's list of a project's queues (``queue_type=all``).
+LIST_QUEUES: Final = "list_queues"
+#: DLI's paged list of a project's elastic resource pools.
+LIST_ELASTIC_RESOURCE_POOLS: Final = "list_elastic_resource_pools"
 #: Every operation the exporter performs, in the order its metrics list them.
 OPERATIONS: Final = (
     LIST_JOBS,
@@ -74,11 +92,20 @@ OPERATIONS: Final = (
     ASSUME_AGENCY,
     FEDERATED_TOKEN,
     FEDERATED_CREDENTIAL,
+    BATCH_QUERY_METRIC_DATA,
+    LIST_QUEUES,
+    LIST_ELASTIC_RESOURCE_POOLS,
 )
 
 #: Route templates (aiohttp's ``{name}`` syntax), for the simulator's router.
 LIST_JOBS_PATH: Final = "/v1.0/{project_id}/streaming/jobs"
 EXECUTE_GRAPH_PATH: Final = "/v1.0/{project_id}/streaming/jobs/{job_id}/execute-graph"
+#: Cloud Eye (``https://ces.{region}.myhuaweicloud.com``): ``POST`` up to 500 metric queries.
+BATCH_QUERY_METRIC_DATA_PATH: Final = "/V1.0/{project_id}/batch-query-metric-data"
+#: ``GET ?queue_type=all``: every queue of the project, in one answer (no paging by default).
+LIST_QUEUES_PATH: Final = "/v1.0/{project_id}/queues"
+#: ``GET ?limit=&offset=``: one page of the project's elastic resource pools.
+ELASTIC_RESOURCE_POOLS_PATH: Final = "/v3/{project_id}/elastic-resource-pools"
 IAM_TOKEN_PATH: Final = "/v3/auth/tokens"  # noqa: S105 - a path
 #: ``GET ?name={region}``: the projects of the caller's account with that name.
 LIST_PROJECTS_PATH: Final = "/v3/projects"
@@ -117,6 +144,12 @@ SUBJECT_TOKEN_HEADER: Final = "X-Subject-Token"  # noqa: S105 - a header name
 REQUEST_ID_HEADER: Final = "X-Request-Id"
 #: The largest ``limit`` a list-jobs request may ask for: jobs per page.
 MAX_PAGE_SIZE: Final = 100
+#: The ``limit`` of an elastic-resource-pool page (the API's default, 100).
+POOL_PAGE_SIZE: Final = 100
+#: Cloud Eye's namespace of DLI's metrics.
+CES_NAMESPACE: Final = "SYS.DLI"
+#: The most metric queries one v1 batch query may carry.
+CES_MAX_METRICS_PER_CALL: Final = 500
 
 
 def list_jobs_path(project_id: str) -> str:
@@ -127,3 +160,18 @@ def list_jobs_path(project_id: str) -> str:
 def execute_graph_path(project_id: str, job_id: int) -> str:
     """``GET``: the Flink execution graph of one running job."""
     return EXECUTE_GRAPH_PATH.format(project_id=project_id, job_id=job_id)
+
+
+def batch_query_metric_data_path(project_id: str) -> str:
+    """``POST`` (Cloud Eye): the datapoints of up to 500 metrics."""
+    return BATCH_QUERY_METRIC_DATA_PATH.format(project_id=project_id)
+
+
+def list_queues_path(project_id: str) -> str:
+    """``GET``: the project's queues."""
+    return LIST_QUEUES_PATH.format(project_id=project_id)
+
+
+def elastic_resource_pools_path(project_id: str) -> str:
+    """``GET``: one page of the project's elastic resource pools."""
+    return ELASTIC_RESOURCE_POOLS_PATH.format(project_id=project_id)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from exporter.dli.failure import FAILED_STATUSES, failure_text
 from exporter.dli.transport import ResponseParseError
 from exporter.values import MAX_ID, ValueIssues, clean_text, read_bool, read_int, read_str
 
@@ -67,6 +68,12 @@ class JobConfig:
     executor_number: int | None = None
     executor_cu_number: int | None = None
     flink_version: str | None = None
+    checkpoint_enabled: bool | None = None
+    #: Seconds between checkpoints.
+    checkpoint_interval: int | None = None
+    restart_when_exception: bool | None = None
+    #: Restarts allowed on exceptions; -1 means unlimited.
+    resume_max_num: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +93,8 @@ class FlinkJob:
     restart_times: int | None = None
     has_savepoint: bool | None = None
     config: JobConfig = JobConfig()
+    #: Why the job failed (``status_desc``), kept only for a failed job (`FAILED_STATUSES`).
+    status_desc: str | None = None
 
     @property
     def is_running(self) -> bool:
@@ -154,11 +163,12 @@ def parse_job(raw: object, issues: ValueIssues | None = None) -> FlinkJob | None
     job_id = read_int(raw.get("job_id"), "job_id", issues, high=MAX_ID)
     if job_id is None:
         return None
+    status = read_str(raw.get("status"), "status", issues)
     return FlinkJob(
         job_id=job_id,
         name=read_str(raw.get("name"), "name", issues),
         job_type=read_str(raw.get("job_type"), "job_type", issues),
-        status=read_str(raw.get("status"), "status", issues),
+        status=status,
         queue_name=read_str(raw.get("queue_name"), "queue_name", issues),
         user_name=read_str(raw.get("user_name"), "user_name", issues),
         run_mode=read_str(raw.get("run_mode"), "run_mode", issues),
@@ -168,6 +178,7 @@ def parse_job(raw: object, issues: ValueIssues | None = None) -> FlinkJob | None
         restart_times=read_int(raw.get("restart_times"), "restart_times", issues),
         has_savepoint=read_bool(raw.get("has_savepoint"), "has_savepoint", issues),
         config=parse_job_config(raw.get("job_config"), issues),
+        status_desc=failure_text(raw.get("status_desc")) if status in FAILED_STATUSES else None,
     )
 
 
@@ -192,7 +203,19 @@ def parse_job_config(raw: object, issues: ValueIssues | None = None) -> JobConfi
     }
     return JobConfig(
         **counts,
+        checkpoint_enabled=read_bool(
+            raw.get("checkpoint_enabled"), "job_config.checkpoint_enabled", issues
+        ),
+        restart_when_exception=read_bool(
+            raw.get("restart_when_exception"), "job_config.restart_when_exception", issues
+        ),
         flink_version=read_str(raw.get("flink_version"), "job_config.flink_version", issues),
+        checkpoint_interval=read_int(
+            raw.get("checkpoint_interval"), "job_config.checkpoint_interval", issues
+        ),
+        resume_max_num=read_int(
+            raw.get("resume_max_num"), "job_config.resume_max_num", issues, low=-1
+        ),
     )
 
 

@@ -7,10 +7,12 @@ row, not a rewrite of one.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Final
 
 from exporter.config import MetricOptions
+from exporter.dli.failure import FAILED_STATUSES, failure_reason
 from exporter.dli.jobmodel import FLINK_STATES, JOB_STATUSES, JobState
 from exporter.metricspec import SECONDS, MetricSpec, Reading, job_row, scalar, state_set
 
@@ -123,7 +125,48 @@ def job_rows(options: MetricOptions) -> tuple[MetricSpec, ...]:
             "Compute units (CUs) per executor (executor_cu_number).",
             scalar(lambda s: s.job.config.executor_cu_number),
         ),
+        job_row(
+            "dli_job_checkpoint_enabled",
+            "1 when the job takes checkpoints (checkpoint_enabled), 0 when not.",
+            scalar(lambda s: _flag(s.job.config.checkpoint_enabled)),
+        ),
+        job_row(
+            "dli_job_checkpoint_interval_seconds",
+            "Time between the job's checkpoints in seconds (checkpoint_interval).",
+            scalar(lambda s: s.job.config.checkpoint_interval),
+            unit=SECONDS,
+        ),
+        job_row(
+            "dli_job_restart_on_exception_enabled",
+            "1 when DLI restarts the job after an exception (restart_when_exception), 0 when not.",
+            scalar(lambda s: _flag(s.job.config.restart_when_exception)),
+        ),
+        job_row(
+            "dli_job_max_restarts_on_exception",
+            "How many restarts after exceptions the job is allowed (resume_max_num); +Inf when "
+            "unlimited.",
+            scalar(_max_restarts),
+        ),
+        job_row(
+            "dli_job_failure_info",
+            "Always 1 for each job in a failed status; reason is the exception class or error "
+            "code its status_desc names (else unrecognized, or none without text).",
+            _failure,
+            extra=("reason",),
+        ),
     )
+
+
+def _max_restarts(state: JobState) -> float | None:
+    limit = state.job.config.resume_max_num
+    return math.inf if limit == -1 else limit  # documented: -1 means unlimited
+
+
+def _failure(state: JobState) -> Iterable[Reading]:
+    job = state.job
+    if job.status not in FAILED_STATUSES:
+        return ()
+    return (((failure_reason(job.status_desc),), 1.0),)
 
 
 def _info_without_labels(_state: JobState) -> Iterable[Reading]:

@@ -154,12 +154,16 @@ class JobsSource:
 
     async def poll(self, deadline: float) -> tuple[JobState, ...]:
         """The listed jobs with the graphs fetched by ``deadline`` (``time.monotonic()``)."""
-        jobs = await self._api.list_jobs(deadline=deadline)
-        return await self._with_execute_graphs(jobs, deadline)
+        return await self.with_graphs(await self.list(deadline), deadline)
 
-    async def _with_execute_graphs(
-        self, jobs: list[FlinkJob], deadline: float
+    async def list(self, deadline: float) -> tuple[FlinkJob, ...]:
+        """The job list (every page, filtered); raises `DliApiError` when it cannot be read."""
+        return tuple(await self._api.list_jobs(deadline=deadline))
+
+    async def with_graphs(
+        self, jobs: tuple[FlinkJob, ...], deadline: float
     ) -> tuple[JobState, ...]:
+        """``jobs`` with the execution graphs of the running ones fetched by ``deadline``."""
         limit = asyncio.Semaphore(self._concurrency)
 
         async def graph_of(job: FlinkJob) -> ExecuteGraph | None:

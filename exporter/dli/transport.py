@@ -12,6 +12,7 @@ for the request metrics, and untrusted values read through `exporter.values`.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import time
@@ -122,6 +123,39 @@ class Transport:
         Each attempt is rate-limited and bounded by the timeout and by ``deadline``
         (``time.monotonic()`` seconds); a body over ``max_body`` bytes is refused.
         """
+        return await self.request(
+            "GET", operation, path, query, parser, max_body=max_body, deadline=deadline
+        )
+
+    async def post(
+        self,
+        operation: str,
+        path: str,
+        payload: object,
+        parser: Parser[_T],
+        *,
+        max_body: int,
+        deadline: float | None = None,
+    ) -> _T:
+        """``POST path`` with ``payload`` as its JSON body (signed with it), as `get` does."""
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        return await self.request(
+            "POST", operation, path, {}, parser, body=body, max_body=max_body, deadline=deadline
+        )
+
+    async def request(
+        self,
+        method: str,
+        operation: str,
+        path: str,
+        query: Mapping[str, QueryValue],
+        parser: Parser[_T],
+        *,
+        max_body: int,
+        body: bytes = b"",
+        deadline: float | None = None,
+    ) -> _T:
+        """One call (``method``, JSON ``body``) with its retries, as `get` describes."""
         attempt = 0
         refreshed = False
         while True:
@@ -131,7 +165,14 @@ class Transport:
             budget = self._attempt_budget(operation, deadline)
             try:
                 return await self._attempt(
-                    operation, path, query, parser, budget=budget, max_body=max_body
+                    method,
+                    operation,
+                    path,
+                    query,
+                    parser,
+                    body=body,
+                    budget=budget,
+                    max_body=max_body,
                 )
             except DliApiError as exc:
                 if exc.operation != operation:
@@ -175,15 +216,17 @@ class Transport:
 
     async def _attempt(
         self,
+        method: str,
         operation: str,
         path: str,
         query: Mapping[str, QueryValue],
         parser: Parser[_T],
         *,
+        body: bytes,
         budget: float,
         max_body: int,
     ) -> _T:
-        """One signed GET, observed once with its outcome: the status, "timeout" or "error".
+        """One signed request, observed once with its outcome: the status, "timeout" or "error".
 
         Authorization comes first and is not part of the observed request: credentials that
         call IAM observe (and back off) on their own, and their errors pass through unretried.
@@ -191,7 +234,7 @@ class Transport:
         query_string = canonical_query_string(query)
         url = f"{self._endpoint}{path}" + (f"?{query_string}" if query_string else "")
         headers = await self._credentials.authorize(
-            "GET", url, {"Content-Type": "application/json"}, b""
+            method, url, {"Content-Type": "application/json"}, body
         )
         started = time.monotonic()
         code = "error"
@@ -199,11 +242,12 @@ class Transport:
             response = await send(
                 self._session,
                 operation,
-                "GET",
+                method,
                 url,
                 headers=headers,
                 budget=budget,
                 max_body=max_body,
+                body=body or None,
                 ssl_option=self._ssl,
             )
             code = str(response.status)

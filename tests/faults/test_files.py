@@ -46,6 +46,7 @@ def config(path: Path, auth: str, endpoint: str = "https://dli.example.com") -> 
         "    region: cn-north-4\n"
         f"    project_id: '{PROJECT}'\n"
         f"    endpoint: {endpoint}\n"
+        f"    ces_endpoint: {endpoint}\n"
         f"    auth: {auth}\n"
     )
     return path
