@@ -2,7 +2,9 @@
 
 Two scenarios: ``lifecycle`` (the default) populates two projects with a few dozen jobs that
 move through realistic lifecycles; ``incident`` is a small, scripted project for trying the
-alerts end to end: one healthy job, one that fails a few seconds in, one in a restart loop.
+alerts end to end: one healthy job, one that fails a few seconds in, one in a restart loop, one
+running but stalled (no records), one under high backpressure, all on a saturated queue in an
+elastic resource pool at its maximum size.
 """
 
 from __future__ import annotations
@@ -36,6 +38,13 @@ SCENARIOS: Final = ("lifecycle", "incident")
 INCIDENT_FAILS_AFTER: Final = 3.0
 #: Seconds between two restarts of the incident scenario's restart-loop job.
 INCIDENT_RESTART_EVERY: Final = 2.0
+#: The incident scenario's queue (every job runs on it) and the pool hosting it.
+INCIDENT_QUEUE: Final = "flink_prod"
+INCIDENT_QUEUE_CU: Final = 16
+INCIDENT_POOL: Final = "pool_prod"
+INCIDENT_POOL_CU: Final = 64
+#: The maximum operator latency (ms) Cloud Eye reports for the backpressured job.
+INCIDENT_BACKPRESSURE_LATENCY_MS: Final = 45_000.0
 
 
 @asynccontextmanager
@@ -84,6 +93,7 @@ def _target(
         region=region,
         project_id=project_id,
         endpoint=endpoint,
+        ces_endpoint=endpoint,
         auth=auth,
         poll_interval=interval,
         timeout=min(5.0, interval * 0.8),
@@ -97,13 +107,38 @@ def _incident(simulator: Simulator) -> Callable[[], None]:
     """Create the incident scenario's jobs; returns the step that scripts them in the background."""
     project_id = INCIDENT_PROJECT[2]
     simulator.add_project(project_id)
-    base = {"job_type": "flink_opensource_sql_job", "queue_name": "flink_prod", "cu_number": 4}
+    base = {"job_type": "flink_opensource_sql_job", "queue_name": INCIDENT_QUEUE, "cu_number": 4}
     simulator.add_job(project_id, name="orders_enrich", flink_state="RUNNING", **base)
     failing = simulator.add_job(project_id, name="payments_dedup", flink_state="RUNNING", **base)
     looping = simulator.add_job(
         project_id, name="clickstream_sink", flink_state="RUNNING", restart_times=0, **base
     )
     simulator.add_job(project_id, name="inventory_backfill", status="job_cancel_success", **base)
+    stalled = simulator.add_job(project_id, name="fraud_scoring", stalled=True, **base)
+    stalled.stalled_since_ms = stalled.start_time_ms + 30 * 60_000  # stalled 20 minutes ago
+    simulator.add_job(
+        project_id,
+        name="sessionize",
+        backpressure_level=100,
+        max_op_latency_ms=INCIDENT_BACKPRESSURE_LATENCY_MS,
+        **base,
+    )
+    # Five running jobs of 4 CUs on a 16-CU queue: saturated (used_cu is capped at 16).
+    simulator.add_queue(
+        project_id,
+        INCIDENT_QUEUE,
+        cu_count=INCIDENT_QUEUE_CU,
+        elastic_resource_pool_name=INCIDENT_POOL,
+        description="Production Flink queue",
+    )
+    simulator.add_pool(
+        project_id,
+        INCIDENT_POOL,
+        max_cu=INCIDENT_POOL_CU,
+        min_cu=16,
+        current_cu=INCIDENT_POOL_CU,
+        queues=(INCIDENT_QUEUE,),
+    )
     loop = asyncio.get_running_loop()
     started = loop.time()
 

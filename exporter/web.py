@@ -8,15 +8,10 @@ with its traceback and answered 500), never with aiohttp's default error page.
 from __future__ import annotations
 
 import asyncio
-import html
 import logging
 import os
 import re
-import string
-import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
-from importlib import resources
 from typing import Final
 
 import aiohttp
@@ -41,7 +36,7 @@ from exporter.runtime import (
     ReloadError,
     tune_process,
 )
-from exporter.snapshot import Snapshot
+from exporter.statuspage import status_page
 from exporter.supervisor import CredentialsFactory
 
 log = logging.getLogger(__name__)
@@ -239,47 +234,8 @@ def _port(text: str | None, scheme: str) -> int | None:
     return int(text) if text else _DEFAULT_PORTS.get(scheme)
 
 
-def _template(name: str) -> str:
-    """A page template shipped in ``exporter/templates/`` (read once, at import)."""
-    return (resources.files("exporter") / "templates" / name).read_text(encoding="utf-8")
-
-
-_STATUS_PAGE: Final = string.Template(_template("status.html"))
-#: One target's row; the file's final newline is not part of it (rows are joined by newlines).
-_STATUS_ROW: Final = string.Template(_template("status_row.html").rstrip("\n"))
-
-
 async def _landing_page(request: web.Request) -> web.Response:
     exporter = request.app[EXPORTER]
-    sources = {target.name: describe_credentials(target) for target in exporter.config.targets}
-    rows = "\n".join(_status_row(s, sources.get(s.target, "")) for s in exporter.store.snapshots())
-    # ``rows`` is markup built from escaped values; every other value is escaped here.
-    page = _STATUS_PAGE.substitute(version=html.escape(__version__), rows=rows)
+    credentials = {target.name: describe_credentials(target) for target in exporter.config.targets}
+    page = status_page(exporter.store.snapshots(), credentials)
     return web.Response(text=page, content_type="text/html")
-
-
-def _status_row(snapshot: Snapshot, credentials: str) -> str:
-    state = ("up" if snapshot.up else "down") if snapshot.polled else "pending"
-    cells = {
-        "target": snapshot.target,
-        "state": state,
-        "jobs": str(len(snapshot.jobs)) if snapshot.polled else "",
-        "last_success": _format_time(snapshot.last_success_time),
-        "poll_duration": (
-            f"{snapshot.poll_duration_seconds:.2f}s" if snapshot.poll_duration_seconds else ""
-        ),
-        "last_error": snapshot.last_error or "",
-        "credentials": credentials,
-    }
-    return _STATUS_ROW.substitute({name: html.escape(cell) for name, cell in cells.items()})
-
-
-def _format_time(timestamp: float | None) -> str:
-    if timestamp is None:
-        return "never"
-    try:
-        stamp = datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    except (OverflowError, OSError, ValueError):  # out of datetime's range, or NaN
-        return f"invalid time {timestamp!r}"
-    age = max(0.0, time.time() - timestamp)
-    return f"{stamp} ({age:.0f}s ago)"

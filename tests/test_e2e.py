@@ -1,7 +1,8 @@
 """End to end with the real binaries: exporter -> Prometheus (shipped rules) -> Alertmanager.
 
 The exporter runs the demo's ``incident`` scenario (a healthy job, one that fails after a few
-seconds, one restarting every two seconds). Prometheus scrapes it every second with the shipped
+seconds, one restarting every two seconds, one running but stalled, one back-pressured, on a
+saturated queue in a pool at its maximum). Prometheus scrapes it every second with the shipped
 recording and alerting rules, whose ``for:`` durations are shortened from minutes to seconds so
 the test takes seconds (promtool's unit tests check the real durations). Alertmanager runs the
 shipped configuration unchanged. Then every dashboard query runs against that Prometheus.
@@ -31,10 +32,40 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGET = "demo-incident"
 HEALTHY, FAILING, LOOPING = "orders_enrich", "payments_dedup", "clickstream_sink"
 #: Panels that must show data for this scenario (others may legitimately be empty).
+STALLED, PRESSURED, QUEUE, POOL = "fraud_scoring", "sessionize", "flink_prod", "pool_prod"
+#: Panels that must show data for this scenario (others may legitimately be empty); the job
+#: detail's are checked for the restart-loop job and the healthy one together.
 CORE_PANELS = {
-    "dli-overview": {"Running jobs", "Jobs by DLI status", "Configured CUs by queue", "Jobs"},
-    "dli-job-detail": {"DLI status", "Flink state", "Restarts", "Resources"},
-    "dli-exporter-health": {"Targets up", "Target status", "API requests by operation"},
+    "dli-overview": {
+        "Running jobs",
+        "Jobs by DLI status",
+        "Configured CUs by queue",
+        "Jobs",
+        "Failed jobs and why",
+        "Queue capacity",
+        "Queue usage",
+        "Elastic resource pool capacity",
+    },
+    "dli-job-detail": {
+        "DLI status",
+        "Flink state",
+        "Restarts",
+        "Resources",
+        "Checkpointing",
+        "Max restarts",
+        "Records per second",
+        "Bytes per second",
+        "Backpressure level",
+        "Operator latency",
+        "CPU and memory usage",
+    },
+    "dli-exporter-health": {
+        "Targets up",
+        "Target status",
+        "API requests by operation",
+        "Source status",
+        "Cloud Eye lag",
+    },
 }
 
 
@@ -185,21 +216,58 @@ async def test_the_right_alerts_reach_alertmanager(stack: Stack) -> None:
 
 
 @pytest.mark.asyncio(loop_scope="module")
+async def test_the_runtime_alerts_reach_alertmanager(stack: Stack) -> None:
+    """The stalled job, the back-pressured job and the saturated queue each raise their alert."""
+    alerts = await alerts_in_alertmanager(
+        stack,
+        ("DliJobStalled", STALLED),
+        ("DliJobBackpressureHigh", PRESSURED),
+        ("DliJobOperatorLatencyHigh", PRESSURED),
+        ("DliQueueSaturated", None),
+        ("DliElasticResourcePoolAtMax", None),
+    )
+    by_name = {(a["labels"]["alertname"], a["labels"].get("job_name")): a for a in alerts}
+    for alert, job in (("DliJobStalled", STALLED), ("DliJobBackpressureHigh", PRESSURED)):
+        labels = by_name[alert, job]["labels"]
+        assert (labels["severity"], labels["target"], labels["queue_name"]) == (
+            "warning",
+            TARGET,
+            QUEUE,
+        )
+        assert labels["job_id"].isdigit()
+        assert by_name[alert, job]["annotations"]["runbook_url"].endswith(f"#{alert.lower()}")
+    queue = by_name["DliQueueSaturated", None]["labels"]
+    assert (queue["target"], queue["queue_name"]) == (TARGET, QUEUE)
+    pool = by_name["DliElasticResourcePoolAtMax", None]["labels"]
+    assert (pool["target"], pool["elastic_resource_pool"]) == (TARGET, POOL)
+    # Only the stalled job is stalled, only the back-pressured one back-pressured; every source
+    # works, and the healthy job raises nothing (checked for every alert in the test above).
+    raised = {(a["labels"]["alertname"], a["labels"].get("job_name")) for a in alerts}
+    assert {job for name, job in raised if name == "DliJobStalled"} == {STALLED}
+    assert {job for name, job in raised if name == "DliJobBackpressureHigh"} == {PRESSURED}
+    assert all(a["labels"].get("job_name") != HEALTHY for a in alerts)
+    assert "DliSourceDown" not in {name for name, _ in raised}
+
+
+@pytest.mark.asyncio(loop_scope="module")
 async def test_every_dashboard_query_runs_and_core_panels_have_data(stack: Stack) -> None:
     # Alerts firing means the rules and scrapes have produced a few samples to query.
-    await alerts_in_alertmanager(stack, ("DliJobRestartLoop", LOOPING))
+    await alerts_in_alertmanager(stack, ("DliJobRestartLoop", LOOPING), ("DliJobFailed", FAILING))
     async with aiohttp.ClientSession() as session:
         info = await get_json(session, f"{stack.prometheus}/api/v1/query", query="dli_job_info")
         job_ids = {r["metric"]["job_name"]: r["metric"]["job_id"] for r in info["data"]["result"]}
-        variables = {"target": TARGET, "queue": ".*", "job": job_ids[LOOPING], "scrape_job": "dli"}
         for path in sorted((ROOT / "grafana/dashboards").glob("*.json")):
             dashboard = json.loads(path.read_text())
             with_data: set[str] = set()
-            for title, expr in panel_queries(dashboard):
-                query = substitute(expr, variables)
-                answer = await get_json(session, f"{stack.prometheus}/api/v1/query", query=query)
-                assert answer["status"] == "success", (path.name, title, query, answer)
-                if answer["data"]["result"]:
-                    with_data.add(title)
+            for job in (job_ids[LOOPING], job_ids[HEALTHY]):
+                variables = {"target": TARGET, "queue": ".*", "job": job, "scrape_job": "dli"}
+                for title, expr in panel_queries(dashboard):
+                    query = substitute(expr, variables)
+                    answer = await get_json(
+                        session, f"{stack.prometheus}/api/v1/query", query=query
+                    )
+                    assert answer["status"] == "success", (path.name, title, query, answer)
+                    if answer["data"]["result"]:
+                        with_data.add(title)
             missing = CORE_PANELS[dashboard["uid"]] - with_data
             assert not missing, f"{path.name}: no data for {sorted(missing)}"

@@ -127,7 +127,7 @@ def test_current_state_only_publishes_one_status_series_per_job() -> None:
 
     status_lines = [line for line in body.splitlines() if line.startswith(b"dli_job_status{")]
     assert all(line.endswith(b" 1.0") for line in status_lines)
-    assert len(status_lines) == 4  # the four jobs with a status in the golden set
+    assert len(status_lines) == 6  # the six jobs with a status in the golden set
 
 
 def test_without_info_labels_job_info_keeps_only_the_identity() -> None:

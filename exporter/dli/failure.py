@@ -3,7 +3,7 @@
 The text (a message, often a Java stack trace) would make a label of unbounded values, so the
 label is what identifies the failure's kind: the root cause's exception class (the last
 ``Caused by:``), else the first exception class named, else an API error code (``DLI.0005``),
-else `UNRECOGNIZED`. The full text is kept, cut short, for the status page.
+else `UNRECOGNIZED`. The text is kept, its middle cut out when long, for the status page.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ UNRECOGNIZED: Final = "unrecognized"
 #: The reason when DLI gave no text at all.
 NO_REASON: Final = "none"
 
+_CUT: Final = " … "
 _EXCEPTION: Final = re.compile(
     r"(?<![\w$.])(?:[a-z_$][\w$]*\.)*([A-Z][\w$]*(?:Exception|Error|Throwable|Failure))(?![\w$])"
 )
@@ -44,10 +45,17 @@ _ERROR_CODE: Final = re.compile(r"(?<![\w.])([A-Z][A-Za-z]{1,15}\.\d{3,5})(?![\w
 
 
 def failure_text(raw: object) -> str | None:
-    """``status_desc`` as kept: one clean line, at most `MAX_REASON_TEXT_CHARS`; else ``None``."""
+    """``status_desc`` as kept: one clean line of at most `MAX_REASON_TEXT_CHARS`; else ``None``.
+
+    A longer text keeps its start (the message) and its end (a stack trace's root cause).
+    """
     if not isinstance(raw, str) or not raw.strip():
         return None
-    return clean_text(raw.strip(), MAX_REASON_TEXT_CHARS)
+    text = clean_text(raw.strip(), len(raw))
+    if len(text) <= MAX_REASON_TEXT_CHARS:
+        return text
+    half = (MAX_REASON_TEXT_CHARS - len(_CUT)) // 2
+    return text[:half] + _CUT + text[-half:]
 
 
 def failure_reason(text: str | None) -> str:

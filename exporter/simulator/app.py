@@ -1,4 +1,4 @@
-"""The simulator's aiohttp application (DLI's and IAM's routes behind the gateway) and server."""
+"""The simulator's aiohttp application (DLI, Cloud Eye and IAM behind the gateway) and server."""
 
 from __future__ import annotations
 
@@ -11,16 +11,22 @@ from aiohttp import web
 from exporter.dli.api import (
     ASSUME_AGENCY,
     ASSUME_AGENCY_PATH,
+    BATCH_QUERY_METRIC_DATA,
+    BATCH_QUERY_METRIC_DATA_PATH,
+    ELASTIC_RESOURCE_POOLS_PATH,
     EXECUTE_GRAPH,
     EXECUTE_GRAPH_PATH,
     FEDERATED_TOKEN,
     FEDERATED_TOKEN_PATH,
     IAM_TOKEN,
     IAM_TOKEN_PATH,
+    LIST_ELASTIC_RESOURCE_POOLS,
     LIST_JOBS,
     LIST_JOBS_PATH,
     LIST_PROJECTS,
     LIST_PROJECTS_PATH,
+    LIST_QUEUES,
+    LIST_QUEUES_PATH,
     METADATA,
     METADATA_SECURITY_KEY_PATH,
     METADATA_TOKEN_PATH,
@@ -29,6 +35,10 @@ from exporter.dli.api import (
     STS_ASSUME_OIDC_PATH,
     WORKLOAD_IDENTITY,
 )
+from exporter.simulator.capacity import Capacity
+from exporter.simulator.capacity_handlers import CapacityHandlers
+from exporter.simulator.cloudeye import CloudEye
+from exporter.simulator.cloudeye_handlers import CloudEyeHandlers
 from exporter.simulator.dli_handlers import DliHandlers
 from exporter.simulator.faults import Faults
 from exporter.simulator.federated_handlers import FederatedHandlers
@@ -56,6 +66,14 @@ class Cloud(Protocol):
     @property
     def projects(self) -> Projects:
         """Projects and their jobs."""
+
+    @property
+    def capacity(self) -> Capacity:
+        """Queues and elastic resource pools."""
+
+    @property
+    def cloud_eye(self) -> CloudEye:
+        """Cloud Eye's settings."""
 
     @property
     def iam(self) -> Iam:
@@ -89,6 +107,18 @@ def create_app(sim: Cloud) -> web.Application:
     app = web.Application(middlewares=[gateway.middleware])
     app.router.add_get(LIST_JOBS_PATH, dli.list_jobs, name=LIST_JOBS, allow_head=False)
     app.router.add_get(EXECUTE_GRAPH_PATH, dli.execute_graph, name=EXECUTE_GRAPH, allow_head=False)
+    capacity = CapacityHandlers(sim.projects, sim.capacity)
+    app.router.add_get(LIST_QUEUES_PATH, capacity.list_queues, name=LIST_QUEUES, allow_head=False)
+    app.router.add_get(
+        ELASTIC_RESOURCE_POOLS_PATH,
+        capacity.list_pools,
+        name=LIST_ELASTIC_RESOURCE_POOLS,
+        allow_head=False,
+    )
+    cloud_eye = CloudEyeHandlers(sim.projects, sim.cloud_eye)
+    app.router.add_post(
+        BATCH_QUERY_METRIC_DATA_PATH, cloud_eye.batch_query, name=BATCH_QUERY_METRIC_DATA
+    )
     app.router.add_post(IAM_TOKEN_PATH, iam.iam_token, name=IAM_TOKEN)
     app.router.add_get(
         LIST_PROJECTS_PATH,

@@ -7,15 +7,9 @@ from collections.abc import Callable
 from dataclasses import fields
 from typing import Any, Final
 
-from exporter.simulator.jobs import (
-    SimJob,
-    new_jid,
-    populate_statuses,
-    random_job,
-    seeded_rng,
-    user_id_for,
-)
+from exporter.simulator.jobs import SimJob, new_jid, seeded_rng, user_id_for
 from exporter.simulator.lifecycle import step
+from exporter.simulator.population import populate_statuses, random_job, randomize_job_config
 
 __all__ = ["Projects"]
 
@@ -151,6 +145,8 @@ class Projects:
             job = random_job(
                 self._rng, job_id=job_id, project_id=project_id, status=status, now_ms=now_ms
             )
+            # Fields added later draw from their own stream, so the others replay as before.
+            randomize_job_config(job, seeded_rng(self.seed, job_id, "job_config"))
             jobs[job_id] = job
             self._schedule(job_id, self.clock())
             created.append(job)

@@ -14,11 +14,15 @@ from typing import Any
 from aiohttp import web
 
 from exporter.simulator.app import create_app
+from exporter.simulator.capacity import Capacity
+from exporter.simulator.cloudeye import DEFAULT_LAG_SECONDS, CloudEye
 from exporter.simulator.faults import Fault, Faults
 from exporter.simulator.iam import Iam, IssuedToken, TemporaryCredential
 from exporter.simulator.jobs import SimJob, user_id_for
 from exporter.simulator.metadata import Metadata
+from exporter.simulator.pools import SimPool
 from exporter.simulator.projects import Projects
+from exporter.simulator.queues import SimQueue
 from exporter.simulator.sts_handlers import Agencies, Agency
 from exporter.simulator.traffic import RequestRecord, Traffic
 
@@ -42,9 +46,13 @@ class Simulator:
     Metadata service (`metadata`): hands out temporary AK/SK valid ``credential_ttl`` seconds;
     DLI accepts them, with their ``X-Security-Token``, until they expire or are revoked.
 
-    The parts are the attributes `projects`, `iam`, `metadata`, `faults` and `traffic`; the
-    settings above
-    are attributes too, read and written through to the part that uses them.
+    Cloud Eye (`cloud_eye`) serves running jobs' metrics (`cloudeye.cloud_eye_value`), the
+    newest datapoint ``ces_lag_seconds`` behind the clock (rounded down to a whole minute).
+    `capacity` holds each project's queues and elastic resource pools.
+
+    The parts are the attributes `projects`, `capacity`, `cloud_eye`, `iam`, `metadata`,
+    `faults` and `traffic`; the settings above are attributes too, read and written through to
+    the part that uses them.
     """
 
     def __init__(
@@ -61,8 +69,11 @@ class Simulator:
         token_ttl: float = 86_400.0,
         region: str = "cn-north-4",
         credential_ttl: float = 86_400.0,
+        ces_lag_seconds: float = DEFAULT_LAG_SECONDS,
     ) -> None:
         self.projects = Projects(clock=clock, seed=seed, lifecycle=lifecycle, region=region)
+        self.capacity = Capacity()
+        self.cloud_eye = CloudEye(lag_seconds=ces_lag_seconds)
         self.iam = Iam(
             credentials=credentials, clock=clock, iam_users=iam_users, token_ttl=token_ttl
         )
@@ -118,6 +129,15 @@ class Simulator:
     @region.setter
     def region(self, region: str) -> None:
         self.projects.region = region
+
+    @property
+    def ces_lag_seconds(self) -> float:
+        """Seconds Cloud Eye's newest datapoint trails the clock (before minute alignment)."""
+        return self.cloud_eye.lag_seconds
+
+    @ces_lag_seconds.setter
+    def ces_lag_seconds(self, lag: float) -> None:
+        self.cloud_eye.lag_seconds = lag
 
     @property
     def latency(self) -> float:
@@ -234,8 +254,16 @@ class Simulator:
     def populate(
         self, project_id: str, count: int, *, running_fraction: float | None = None
     ) -> list[SimJob]:
-        """Add ``count`` jobs with a realistic mix of types, queues, sizes and statuses."""
-        return self.projects.populate(project_id, count, running_fraction=running_fraction)
+        """Add ``count`` jobs with a realistic mix of types, queues, sizes and statuses.
+
+        Also adds the queues the project's jobs name (general), a SQL queue ``sql_adhoc`` and
+        the pools hosting them, unless they exist; all deterministic given the seed.
+        """
+        jobs = self.projects.populate(project_id, count, running_fraction=running_fraction)
+        self.capacity.populate(
+            project_id, self.projects.jobs(project_id), seed=self.seed, now_ms=self.now_ms()
+        )
+        return jobs
 
     def remove_job(self, project_id: str, job_id: int) -> None:
         """Delete a job; `KeyError` when it does not exist."""
@@ -264,6 +292,52 @@ class Simulator:
     def advance(self, now: float | None = None) -> None:
         """Apply every lifecycle event due by ``now`` (default: the clock), in time order."""
         self.projects.advance(now)
+
+    # --- queues and elastic resource pools (`Capacity`) -----------------------------------
+
+    def add_queue(self, project_id: str, name: str, *, cu_count: int, **fields_: Any) -> SimQueue:
+        """Add a queue (creating the project if needed); any `SimQueue` field may be given.
+
+        Defaults: a general, dedicated, pay-per-use queue, scaling between ``min(16, cu_count)``
+        and ``cu_count``, whose ``used_cu`` is what its running jobs take (`SimQueue.used_cu`).
+        """
+        self.projects.add_project(project_id)
+        return self.capacity.add_queue(
+            project_id, name, now_ms=self.now_ms(), cu_count=cu_count, **fields_
+        )
+
+    def add_pool(
+        self,
+        project_id: str,
+        name: str,
+        *,
+        max_cu: int,
+        min_cu: int,
+        current_cu: int,
+        **fields_: Any,
+    ) -> SimPool:
+        """Add an elastic resource pool (creating the project if needed); any `SimPool` field.
+
+        Defaults: ``AVAILABLE``, no failure, ``actual_cu`` = ``current_cu``, nothing prepaid.
+        """
+        self.projects.add_project(project_id)
+        return self.capacity.add_pool(
+            project_id,
+            name,
+            now_ms=self.now_ms(),
+            max_cu=max_cu,
+            min_cu=min_cu,
+            current_cu=current_cu,
+            **fields_,
+        )
+
+    def queues(self, project_id: str) -> list[SimQueue]:
+        """The project's queues, in creation order (the live records)."""
+        return self.capacity.queues(project_id)
+
+    def pools(self, project_id: str) -> list[SimPool]:
+        """The project's elastic resource pools, in creation order (the live records)."""
+        return self.capacity.pools(project_id)
 
     # --- credentials and tokens (`Iam`) ----------------------------------------------------
 
