@@ -16,8 +16,9 @@ from aiohttp import web
 
 from exporter import __version__
 from exporter.auth import describe_credentials
-from exporter.config import Config, ConfigError, load_config, parse_duration
+from exporter.config import Config, ConfigError, Sources, load_config, parse_duration
 from exporter.config.problems import WebConfigError
+from exporter.config.types import format_duration
 from exporter.config.web import WebSettings, load_web_settings
 from exporter.demo import SCENARIOS, demo_config
 from exporter.listener import (
@@ -205,7 +206,10 @@ def main(
         mine = f", {len(config.targets)} on shard {args.shard}" if shard.count > 1 else ""
         print(f"{args.config_file}: OK ({len(full.targets)} targets{mine})")
         for target in config.targets:
-            print(f"  {target.name}: credentials from {describe_credentials(target)}")
+            print(
+                f"  {target.name}: credentials from {describe_credentials(target)}; "
+                f"sources: {_describe_sources(target.sources)}"
+            )
         return EXIT_OK
     if shard.count > 1:
         log.info(
@@ -369,3 +373,15 @@ def _format_address(address: object, scheme: str) -> str:
         host = f"[{host}]" if ":" in host else host
         return f"{scheme}://{host}:{address[1]}"
     return str(address)
+
+
+def _describe_sources(sources: Sources) -> str:
+    """The sources a target polls besides its job list, for ``--config.check``."""
+    names = [
+        f"cloud_eye (max_age {format_duration(sources.cloud_eye_max_age)})"
+        if sources.cloud_eye
+        else "",
+        "queues" if sources.queues else "",
+        "elastic_resource_pools" if sources.elastic_resource_pools else "",
+    ]
+    return ", ".join(name for name in names if name) or "job list only"

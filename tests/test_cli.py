@@ -52,7 +52,22 @@ def test_config_check_accepts_a_good_file(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "OK (1 targets)" in result.stdout
     assert "credentials from AK/SK (access key" in result.stdout
+    assert "sources: cloud_eye (max_age 5m), queues, elastic_resource_pools" in result.stdout
     assert SECRET_KEY not in result.stdout + result.stderr
+
+
+def test_config_check_names_the_sources_each_target_polls(tmp_path: Path) -> None:
+    path = write_config(tmp_path, "http://127.0.0.1:9")
+    text = (
+        path.read_text()
+        + "    sources: {cloud_eye: false, queues: false, elastic_resource_pools: false}\n"
+    )
+    path.write_text(text)
+
+    result = run("--config.check", "--config.file", str(path))
+
+    assert result.returncode == 0, result.stderr
+    assert "sources: job list only" in result.stdout
 
 
 def test_config_check_names_file_key_and_problem(tmp_path: Path) -> None:

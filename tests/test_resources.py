@@ -6,19 +6,18 @@ it was, and shows in its own result; it recovers on its own.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
 import pytest
 from aiohttp import web
-from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import Config
 from exporter.simulator import Simulator
 from exporter.web import EXPORTER, create_app
 from tests.conftest import ACCESS_KEY, PROJECT, SECRET_KEY, make_target
+from tests.exporting import Samples, scrape_until, serve_app
 from tests.widgets import WIDGETS, WidgetShop, widget_route
 
 
@@ -29,14 +28,6 @@ class Running:
     app: web.Application
 
 
-async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    host, port = runner.addresses[0][:2]
-    return runner, f"http://{host}:{port}"
-
-
 @pytest.fixture
 async def running() -> AsyncIterator[Running]:
     """The exporter polling a simulator that also serves widgets, with the widget resource."""
@@ -45,38 +36,11 @@ async def running() -> AsyncIterator[Running]:
     for status in ("job_running", "job_submitting"):
         simulator.add_job(PROJECT, status=status)
     shop = WidgetShop([{"name": "sprocket", "spares": 3}, {"name": "cog", "spares": 0}])
-    sim_runner, sim_url = await _serve(widget_route(simulator.app(), shop))
-    target = make_target("prod", sim_url, poll_interval=0.2, timeout=0.15)
-    app = create_app(Config(targets=(target,), source="<test>"), resources=(WIDGETS,))
-    runner, url = await _serve(app)
-    try:
-        yield Running(url, shop, app)
-    finally:
-        await runner.cleanup()
-        await sim_runner.cleanup()
-
-
-async def scrape(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    async with aiohttp.ClientSession() as session, session.get(f"{url}/metrics") as response:
-        assert response.status == 200
-        text = await response.text()
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-async def scrape_until(url: str, condition: Callable[[Samples], bool]) -> Samples:
-    async with asyncio.timeout(10):
-        while True:
-            found = await scrape(url)
-            if condition(found):
-                return found
-            await asyncio.sleep(0.05)
+    async with serve_app(widget_route(simulator.app(), shop)) as sim_url:
+        target = make_target("prod", sim_url, poll_interval=0.2, timeout=0.15)
+        app = create_app(Config(targets=(target,), source="<test>"), resources=(WIDGETS,))
+        async with serve_app(app) as url:
+            yield Running(url, shop, app)
 
 
 def spares(found: Samples) -> dict[str, float]:
@@ -129,10 +93,10 @@ async def test_a_failing_resource_leaves_the_target_up_and_the_job_series_intact
 
 async def test_without_the_resource_its_families_are_not_published(sim_url: str) -> None:
     app = create_app(Config(targets=(make_target("plain", sim_url),), source="<test>"))
-    runner, url = await _serve(app)
-    try:
-        async with aiohttp.ClientSession() as session, session.get(f"{url}/metrics") as resp:
-            text = await resp.text()
-    finally:
-        await runner.cleanup()
+    async with (
+        serve_app(app) as url,
+        aiohttp.ClientSession() as session,
+        session.get(f"{url}/metrics") as resp,
+    ):
+        text = await resp.text()
     assert "dli_test_widget" not in text

@@ -8,19 +8,16 @@ once, naming the permission; the calls a poll makes are the fewest the sources n
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import math
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
 import pytest
-from aiohttp import web
-from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import Config, Sources, TargetConfig
 from exporter.dli.api import (
@@ -36,8 +33,8 @@ from exporter.simulator.cloudeye import cloud_eye_value, newest_datapoint_ms
 from exporter.simulator.jobs import SimJob
 from exporter.web import create_app
 from tests.conftest import ACCESS_KEY, PROJECT, SECRET_KEY, make_target
+from tests.exporting import Samples, scrape_until, serve_app
 
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 #: Base-unit factors for the units the simulator reports (%, ms; the rest are base units).
 FACTORS = {"flink_cpu_usage": 0.01, "flink_mem_usage": 0.01, "flink_max_op_latency": 0.001}
 #: Families that come from the job list alone.
@@ -65,14 +62,6 @@ class Estate:
     @property
     def running(self) -> tuple[SimJob, ...]:
         return (self.healthy, self.stalled, self.pressured)
-
-
-async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    host, port = runner.addresses[0][:2]
-    return runner, f"http://{host}:{port}"
 
 
 @pytest.fixture
@@ -107,11 +96,8 @@ async def estate() -> AsyncIterator[Estate]:
     simulator.add_pool(
         PROJECT, "pool_b", max_cu=32, min_cu=0, current_cu=0, status="FAILED", fail_reason="quota"
     )
-    runner, url = await _serve(simulator.app())
-    try:
+    async with serve_app(simulator.app()) as url:
         yield Estate(simulator, url, now, healthy, stalled, pressured, stopped, failed)
-    finally:
-        await runner.cleanup()
 
 
 def target_of(estate: Estate, **overrides: object) -> TargetConfig:
@@ -121,31 +107,8 @@ def target_of(estate: Estate, **overrides: object) -> TargetConfig:
 @contextlib.asynccontextmanager
 async def exporter(target: TargetConfig) -> AsyncIterator[str]:
     """The exporter (in this process) polling ``target``; yields its URL."""
-    runner, url = await _serve(create_app(Config(targets=(target,), source="<test>")))
-    try:
+    async with serve_app(create_app(Config(targets=(target,), source="<test>"))) as url:
         yield url
-    finally:
-        await runner.cleanup()
-
-
-async def scrape(url: str) -> Samples:
-    async with aiohttp.ClientSession() as session, session.get(f"{url}/metrics") as response:
-        assert response.status == 200
-        text = await response.text()
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-async def scrape_until(url: str, condition: Callable[[Samples], bool]) -> Samples:
-    async with asyncio.timeout(15):
-        while True:
-            found = await scrape(url)
-            if condition(found):
-                return found
-            await asyncio.sleep(0.05)
 
 
 def source_up(samples: Samples, source: str) -> float | None:
@@ -418,3 +381,22 @@ async def test_the_status_page_shows_each_failed_job_with_its_reason_and_the_sou
     assert str(estate.healthy.job_id) not in failed_section  # only failed jobs are listed
     assert "cloud_eye up; queues down: list_queues" in page
     assert SECRET_KEY not in page
+
+
+async def test_a_failing_source_keeps_its_last_values_three_intervals_then_drops_them(
+    estate: Estate,
+) -> None:
+    read_rate = ("dli_job_read_records_per_second", job_labels(estate.healthy))
+    queue = (
+        "dli_queue_compute_units",
+        frozenset({("target", "prod"), ("queue_name", "flink_prod")}),
+    )
+    async with exporter(target_of(estate, poll_interval=0.5, timeout=0.2)) as url:
+        good = await scrape_until(url, all_sources_polled)
+        estate.simulator.set_fault(Fault(status=503, operation=BATCH_QUERY_METRIC_DATA))
+        failing = await scrape_until(url, lambda s: source_up(s, "cloud_eye") == 0.0)
+        assert failing[read_rate] == good[read_rate]  # the last good value, while recent
+        dropped = await scrape_until(url, lambda s: read_rate not in s)
+    assert source_up(dropped, "cloud_eye") == 0.0
+    assert dropped[queue] == good[queue]  # the other sources and the jobs are untouched
+    assert of_families(dropped, JOB_FAMILIES) == of_families(good, JOB_FAMILIES)

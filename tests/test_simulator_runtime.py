@@ -34,6 +34,7 @@ from exporter.simulator import (
     newest_datapoint_ms,
     serve,
 )
+from tests.test_simulator import T0_MS, Clock
 
 # Own credentials and projects (not conftest's, whose helpers mypy does not pass today).
 ACCESS_KEY = "RUNTIMEAKEXAMPLE0001"
@@ -41,8 +42,7 @@ SECRET_KEY = "runtime-sk-not-a-real-secret"
 PROJECT = "0123456789abcdef0123456789abcdef"
 OTHER_PROJECT = "fedcba9876543210fedcba9876543210"
 
-T0 = 1_700_000_000.0  # 20 s past a whole minute
-T0_MS = int(T0 * 1000)
+# T0 (from tests.test_simulator) is 20 s past a whole minute.
 MINUTE_MS = 60_000
 METRICS = tuple(CLOUD_EYE_UNITS)
 QUEUE_KEYS = {
@@ -89,16 +89,6 @@ POOL_KEYS = {
     "resource_id",
     "cidr_in_vpc",
 }
-
-
-class Clock:
-    """A settable clock, injected into the simulator."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class WallClock(Clock):

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Final
 
 from aiohttp import web
-from multidict import MultiMapping
 
 from exporter.dli.api import POOL_PAGE_SIZE
 from exporter.simulator.capacity import Capacity
 from exporter.simulator.projects import Projects
 from exporter.simulator.queues import QUEUE_TYPES
-from exporter.simulator.wire import BadRequest, dli_error, parse_query
+from exporter.simulator.wire import BadRequest, dli_error, int_param, parse_query, project_not_found
 
 __all__ = ["CapacityHandlers"]
 
@@ -30,7 +29,7 @@ class CapacityHandlers:
         """``GET /v1.0/{project_id}/queues[?queue_type=sql|general|all]``."""
         project_id = request.match_info["project_id"]
         if not self._projects.has_project(project_id):
-            return _project_not_found(project_id)
+            return project_not_found(project_id)
         query = parse_query(request)
         queue_type = query.get("queue_type", DEFAULT_QUEUE_TYPE)
         if len(query.getall("queue_type", [])) > 1 or queue_type not in (*QUEUE_TYPES, "all"):
@@ -49,11 +48,11 @@ class CapacityHandlers:
         """``GET /v3/{project_id}/elastic-resource-pools[?limit=&offset=&name=&status=]``."""
         project_id = request.match_info["project_id"]
         if not self._projects.has_project(project_id):
-            return _project_not_found(project_id)
+            return project_not_found(project_id)
         query = parse_query(request)
         try:
-            limit = _int_param(query, "limit", POOL_PAGE_SIZE, low=1, high=POOL_PAGE_SIZE)
-            offset = _int_param(query, "offset", 0, low=0, high=None)
+            limit = int_param(query, "limit", POOL_PAGE_SIZE, low=1, high=POOL_PAGE_SIZE)
+            offset = int_param(query, "offset", 0, low=0, high=None)
         except BadRequest as err:
             return dli_error(400, "DLI.0001", str(err))
         name, status = query.get("name", ""), query.get("status", "")
@@ -73,25 +72,3 @@ class CapacityHandlers:
             "elastic_resource_pools": page,
         }
         return web.json_response(body)
-
-
-def _int_param(
-    query: MultiMapping[str], key: str, default: int, *, low: int, high: int | None
-) -> int:
-    values = query.getall(key, [])
-    if len(values) > 1:
-        raise BadRequest(f"The parameter {key} is given more than once.")
-    if not values:
-        return default
-    try:
-        value = int(values[0])
-    except ValueError:
-        raise BadRequest(f"The parameter {key} must be an integer.") from None
-    if value < low or (high is not None and value > high):
-        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise BadRequest(f"The parameter {key} must be {bounds}.")
-    return value
-
-
-def _project_not_found(project_id: str) -> web.Response:
-    return dli_error(404, "DLI.0023", f"The project {project_id[:64]} does not exist.")

@@ -11,7 +11,7 @@ from multidict import MultiMapping
 from exporter.dli.api import MAX_PAGE_SIZE
 from exporter.simulator.jobs import SimJob
 from exporter.simulator.projects import Projects
-from exporter.simulator.wire import BadRequest, dli_error, parse_query
+from exporter.simulator.wire import BadRequest, dli_error, int_param, parse_query, project_not_found
 
 __all__ = ["DliHandlers"]
 
@@ -43,7 +43,7 @@ class DliHandlers:
         projects = self._projects
         project_id = request.match_info["project_id"]
         if not projects.has_project(project_id):
-            return _project_not_found(project_id)
+            return project_not_found(project_id)
         try:
             query = _parse_list_query(parse_query(request))
         except BadRequest as err:
@@ -67,7 +67,7 @@ class DliHandlers:
         """``GET /v1.0/{project_id}/streaming/jobs/{job_id}/execute-graph``."""
         project_id = request.match_info["project_id"]
         if not self._projects.has_project(project_id):
-            return _project_not_found(project_id)
+            return project_not_found(project_id)
         raw_job_id = request.match_info["job_id"]
         try:
             job_id = int(raw_job_id)
@@ -101,8 +101,8 @@ def _parse_list_query(query: MultiMapping[str]) -> _ListQuery:
     if show_detail not in ("true", "false"):
         raise BadRequest("The parameter show_detail must be true or false.")
     return _ListQuery(
-        limit=_int_param(query, "limit", 10, low=1, high=MAX_PAGE_SIZE),
-        offset=_int_param(query, "offset", 0, low=0, high=None),
+        limit=int_param(query, "limit", 10, low=1, high=MAX_PAGE_SIZE),
+        offset=int_param(query, "offset", 0, low=0, high=None),
         show_detail=show_detail == "true",
         ascending=order == "asc",
         name=name,
@@ -110,27 +110,7 @@ def _parse_list_query(query: MultiMapping[str]) -> _ListQuery:
     )
 
 
-def _int_param(
-    query: MultiMapping[str], key: str, default: int, *, low: int, high: int | None
-) -> int:
-    raw = query.get(key)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"The parameter {key} must be an integer.") from None
-    if value < low or (high is not None and value > high):
-        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise BadRequest(f"The parameter {key} must be {bounds}.")
-    return value
-
-
 def _matches(job: SimJob, query: _ListQuery) -> bool:
     if query.name and query.name not in job.name:
         return False
     return all(getattr(job, key) == value for key, value in query.filters.items())
-
-
-def _project_not_found(project_id: str) -> web.Response:
-    return dli_error(404, "DLI.0023", f"The project {project_id[:64]} does not exist.")

@@ -7,7 +7,7 @@ from typing import Final
 from urllib.parse import unquote
 
 from aiohttp import web
-from multidict import MultiDict
+from multidict import MultiDict, MultiMapping
 
 __all__ = [
     "USER",
@@ -16,7 +16,9 @@ __all__ = [
     "dli_error",
     "iam_error",
     "iam_error_body",
+    "int_param",
     "parse_query",
+    "project_not_found",
 ]
 
 #: The IAM user a request authenticated as (or asked a token for), for the request log.
@@ -62,3 +64,27 @@ def apig_error(status: int, error_code: str, message: str, request_id: str) -> w
     """An error as the API gateway answers it, before the request reaches DLI."""
     body = {"error_code": error_code, "error_msg": message, "request_id": request_id}
     return web.json_response(body, status=status)
+
+
+def int_param(
+    query: MultiMapping[str], key: str, default: int, *, low: int, high: int | None
+) -> int:
+    """An integer query parameter within bounds, given at most once; else `BadRequest`."""
+    values = query.getall(key, [])
+    if len(values) > 1:
+        raise BadRequest(f"The parameter {key} is given more than once.")
+    if not values:
+        return default
+    try:
+        value = int(values[0])
+    except ValueError:
+        raise BadRequest(f"The parameter {key} must be an integer.") from None
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise BadRequest(f"The parameter {key} must be {bounds}.")
+    return value
+
+
+def project_not_found(project_id: str) -> web.Response:
+    """DLI's answer for a project it does not know."""
+    return dli_error(404, "DLI.0023", f"The project {project_id[:64]} does not exist.")
