@@ -7,7 +7,9 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import signal
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -98,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--shard",
         default="0/1",
         help="INDEX/COUNT: poll only the targets whose name hashes to this replica "
-        "(0-based; e.g. a StatefulSet ordinal and its replica count). Default %(default)s",
+        "(0-based; e.g. a StatefulSet ordinal and its replica count); auto/COUNT takes INDEX "
+        "from the host name's trailing -N (a StatefulSet pod), and auto alone COUNT from "
+        "DLI_EXPORTER_SHARD_COUNT. Default %(default)s",
     )
     parser.add_argument("--log.level", dest="log_level", choices=LEVELS, default="info")
     parser.add_argument("--log.format", dest="log_format", choices=FORMATS, default="logfmt")
@@ -181,7 +185,7 @@ def main(
     configure_logging(args.log_level, args.log_format)
     try:
         listener = _listener(args)
-        shard = parse_shard(args.shard)
+        shard = parse_shard(args.shard, hostname=_hostname(), environ=os.environ)
     except (ValueError, WebConfigError) as exc:
         print(f"dli-exporter: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -203,7 +207,11 @@ def main(
         return EXIT_BAD_INPUT
     config = shard.select(full)
     if args.config_check:
-        mine = f", {len(config.targets)} on shard {args.shard}" if shard.count > 1 else ""
+        mine = (
+            f", {len(config.targets)} on shard {shard.index}/{shard.count}"
+            if shard.count > 1
+            else ""
+        )
         print(f"{args.config_file}: OK ({len(full.targets)} targets{mine})")
         for target in config.targets:
             print(
@@ -216,7 +224,7 @@ def main(
             "sharding",
             extra={
                 "fields": {
-                    "shard": args.shard,
+                    "shard": f"{shard.index}/{shard.count}",
                     "targets": len(config.targets),
                     "of": len(full.targets),
                 }
@@ -385,3 +393,8 @@ def _describe_sources(sources: Sources) -> str:
         "elastic_resource_pools" if sources.elastic_resource_pools else "",
     ]
     return ", ".join(name for name in names if name) or "job list only"
+
+
+def _hostname() -> str:
+    """This host's name: ``HOSTNAME`` (a pod's name in Kubernetes), else the kernel's."""
+    return os.environ.get("HOSTNAME") or socket.gethostname()

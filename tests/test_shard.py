@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from exporter.config import Config
-from exporter.shard import Shard, parse_shard, stable_bucket
+from exporter.shard import ENV_SHARD_COUNT, Shard, parse_shard, stable_bucket
 from tests.conftest import make_target
 
 NAMES = [f"project-{i:04d}" for i in range(600)] + ["prod-bj4", "analytics-sh", "边缘-gz"]
@@ -92,3 +92,69 @@ def test_config_check_reports_the_shards_share(tmp_path: Path) -> None:
         check=False,
     )
     assert bad.returncode == 2 and "shard" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "hostname", "environ", "expected"),
+    [
+        ("auto/3", "dli-exporter-2", {}, Shard(2, 3)),
+        ("auto/3", "dli-exporter-0", {}, Shard(0, 3)),
+        ("auto/1", "exporter-with-dashes-0", {}, Shard(0, 1)),
+        ("auto", "dli-exporter-1", {ENV_SHARD_COUNT: "4"}, Shard(1, 4)),
+        ("auto/2", "  dli-exporter-1\n", {ENV_SHARD_COUNT: "9"}, Shard(1, 2)),  # the flag wins
+    ],
+)
+def test_auto_takes_the_index_from_the_pod_name(
+    text: str, hostname: str, environ: dict[str, str], expected: Shard
+) -> None:
+    assert parse_shard(text, hostname=hostname, environ=environ) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "hostname", "environ", "problem"),
+    [
+        ("auto/3", "dli-exporter-3", {}, "not below the replica count 3"),
+        ("auto/3", "dli-exporter", {}, "does not end in -<ordinal>"),
+        ("auto/3", "laptop.local", {}, "does not end in -<ordinal>"),
+        ("auto", "dli-exporter-0", {}, "DLI_EXPORTER_SHARD_COUNT"),
+        ("auto", "dli-exporter-0", {ENV_SHARD_COUNT: "three"}, "invalid shard count"),
+        ("auto/0", "dli-exporter-0", {}, "invalid shard count"),
+        ("auto/3", "dli-exporter-\u0663", {}, "does not end in -<ordinal>"),
+    ],
+)
+def test_auto_without_a_usable_ordinal_or_count_is_refused(
+    text: str, hostname: str, environ: dict[str, str], problem: str
+) -> None:
+    with pytest.raises(ValueError, match="shard") as caught:
+        parse_shard(text, hostname=hostname, environ=environ)
+    assert problem in str(caught.value)
+
+
+def test_auto_reads_the_pod_name_from_hostname_and_exits_2_when_it_has_no_ordinal(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "targets:\n"
+        + "".join(f"  - {{name: t{i}, region: cn-north-4, project_id: p{i}}}\n" for i in range(9))
+    )
+    env = {"HUAWEICLOUD_SDK_AK": "ak", "HUAWEICLOUD_SDK_SK": "sk", "PATH": "/usr/bin:/bin"}
+    command = [sys.executable, "-m", "exporter", "--config.check", f"--config.file={path}"]
+    shares = []
+    for index in range(3):
+        pod = {**env, "HOSTNAME": f"dli-exporter-{index}", ENV_SHARD_COUNT: "3"}
+        result = subprocess.run(
+            [*command, "--shard=auto"], capture_output=True, text=True, env=pod, check=False
+        )
+        assert result.returncode == 0, result.stderr
+        assert f"on shard {index}/3" in result.stdout
+        shares.append(int(result.stdout.split(", ")[1].split()[0]))
+    assert sum(shares) == 9
+    bad = subprocess.run(
+        [*command, "--shard=auto/3"],
+        capture_output=True,
+        text=True,
+        env={**env, "HOSTNAME": "dli-exporter"},
+        check=False,
+    )
+    assert bad.returncode == 2 and "does not end in -<ordinal>" in bad.stderr
