@@ -18,11 +18,12 @@ from aiohttp import web
 
 from exporter import __version__
 from exporter.auth import describe_credentials
-from exporter.config import Config, ConfigError, Sources, load_config, parse_duration
+from exporter.config import Config, ConfigError, load_config, parse_duration
 from exporter.config.problems import WebConfigError
-from exporter.config.types import format_duration
 from exporter.config.web import WebSettings, load_web_settings
+from exporter.configview import describe_sources
 from exporter.demo import SCENARIOS, demo_config
+from exporter.joblinks import parse_grafana_url
 from exporter.listener import (
     DEFAULT_MAX_CONNECTIONS,
     KEEPALIVE_TIMEOUT,
@@ -97,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(default %(default)s)",
     )
     parser.add_argument(
+        "--web.grafana-url",
+        dest="grafana_url",
+        help="Grafana's base URL: the status page links each job to its job-detail dashboard",
+    )
+    parser.add_argument(
         "--shard",
         default="0/1",
         help="INDEX/COUNT: poll only the targets whose name hashes to this replica "
@@ -161,6 +167,8 @@ class Listener:
     web: WebSettings = field(default_factory=WebSettings)
     limits: ConnectionLimits = field(default_factory=ConnectionLimits)
     web_config_file: str | None = None
+    #: ``--web.grafana-url``: the status page's dashboard links (none without it).
+    grafana_url: str | None = None
 
 
 def main(
@@ -216,7 +224,7 @@ def main(
         for target in config.targets:
             print(
                 f"  {target.name}: credentials from {describe_credentials(target)}; "
-                f"sources: {_describe_sources(target.sources)}"
+                f"sources: {describe_sources(target.sources)}"
             )
         return EXIT_OK
     if shard.count > 1:
@@ -262,10 +270,11 @@ def _listener(args: argparse.Namespace) -> Listener:
             "--web.max-connections lowered to a quarter of the open-files limit (ulimit -n)",
             extra={"fields": {"requested": requested, "max_connections": limits.max_connections}},
         )
+    grafana = parse_grafana_url(args.grafana_url) if args.grafana_url is not None else None
     if args.web_config_file is None:
-        return Listener(host, port, limits=limits)
+        return Listener(host, port, limits=limits, grafana_url=grafana)
     web = load_web_settings(args.web_config_file)
-    return Listener(host, port, web, limits, args.web_config_file)
+    return Listener(host, port, web, limits, args.web_config_file, grafana)
 
 
 async def _run_demo(
@@ -318,6 +327,7 @@ async def serve(
         enable_lifecycle=enable_lifecycle,
         hooks=hooks,
         tuning=tuning,
+        grafana_url=listener.grafana_url,
     )
     runner = web.AppRunner(
         app,
@@ -381,18 +391,6 @@ def _format_address(address: object, scheme: str) -> str:
         host = f"[{host}]" if ":" in host else host
         return f"{scheme}://{host}:{address[1]}"
     return str(address)
-
-
-def _describe_sources(sources: Sources) -> str:
-    """The sources a target polls besides its job list, for ``--config.check``."""
-    names = [
-        f"cloud_eye (max_age {format_duration(sources.cloud_eye_max_age)})"
-        if sources.cloud_eye
-        else "",
-        "queues" if sources.queues else "",
-        "elastic_resource_pools" if sources.elastic_resource_pools else "",
-    ]
-    return ", ".join(name for name in names if name) or "job list only"
 
 
 def _hostname() -> str:

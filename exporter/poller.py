@@ -14,6 +14,8 @@ from exporter.dli.jobmodel import FlinkJob, JobState
 from exporter.dli.jobs import JobsSource
 from exporter.dli.resource import Resource, Source
 from exporter.errors import DliApiError
+from exporter.pollcalls import CallRecorder
+from exporter.restarts import RestartHistory
 from exporter.snapshot import Snapshot, SourceResult
 
 __all__ = ["DEADLINE_SHARE", "STALE_AFTER_INTERVALS", "OpenedSource", "Poller"]
@@ -57,6 +59,8 @@ class Poller:
         monotonic: Callable[[], float] = time.monotonic,
         initial: Snapshot | None = None,
         on_internal_error: Callable[[], None] | None = None,
+        calls: CallRecorder | None = None,
+        restarts: RestartHistory | None = None,
     ) -> None:
         self._target = target
         self._jobs = jobs
@@ -66,6 +70,10 @@ class Poller:
         self._monotonic = monotonic
         self._snapshot = initial or Snapshot(target=target.name)
         self._on_internal_error = on_internal_error
+        #: Fed by the target's request observer; reset when a poll starts.
+        self._calls = calls or CallRecorder()
+        #: Each job's recent restarts (kept across a reload that replaces this poller).
+        self.restarts = restarts or RestartHistory()
         #: What the current failure is (operation, code, error_code), to log each kind once;
         #: the job list's under "", each further resource's under its name.
         self._failure_kinds: dict[str, str] = {}
@@ -103,6 +111,7 @@ class Poller:
         """
         started = self._monotonic()
         deadline = started + DEADLINE_SHARE * self._target.poll_interval
+        self._calls.reset()
         async with asyncio.TaskGroup() as group:
             tasks = {
                 opened.resource.name: group.create_task(self._poll_source(opened, None, deadline))
@@ -132,6 +141,8 @@ class Poller:
                 last_success_time=self._clock(),
                 poll_duration_seconds=self._monotonic() - started,
                 sources=sources,
+                calls=self._calls.summary(),
+                recent_restarts=self.restarts.record((s.job for s in jobs), self._monotonic()),
             )
         )
 
@@ -235,6 +246,8 @@ class Poller:
             poll_duration_seconds=self._monotonic() - started,
             last_error=error,
             sources=previous.sources if sources is None else sources,
+            calls=self._calls.summary(),
+            recent_restarts=previous.recent_restarts,
         )
 
     def _replace(self, snapshot: Snapshot) -> Snapshot:

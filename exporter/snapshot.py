@@ -14,11 +14,13 @@ from types import MappingProxyType
 from typing import Generic, TypeVar
 
 from exporter.dli.jobmodel import JobState
+from exporter.pollcalls import CallSummary
 
 __all__ = ["Snapshot", "SourceResult"]
 
 _T = TypeVar("_T")
 _NO_SOURCES: Mapping[str, SourceResult[object]] = MappingProxyType({})
+_NO_RESTARTS: Mapping[int, int] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,3 +55,8 @@ class Snapshot:
     last_error: str | None = None
     #: The other resources' results, by resource name.
     sources: Mapping[str, SourceResult[object]] = field(default_factory=lambda: _NO_SOURCES)
+    #: The latest poll's API calls by operation and code (the status page's debug table).
+    calls: tuple[CallSummary, ...] = ()
+    #: Restarts within the last 15 minutes by job id, for the jobs that restarted in them
+    #: (`exporter.restarts.RestartHistory`).
+    recent_restarts: Mapping[int, int] = field(default_factory=lambda: _NO_RESTARTS)

@@ -18,8 +18,10 @@ from exporter.dli.resource import Resource, SourceContext
 from exporter.dli.transport import Transport
 from exporter.exposition import SnapshotStore
 from exporter.http import ssl_setting
+from exporter.pollcalls import CallRecorder
 from exporter.poller import OpenedSource, Poller
 from exporter.ratelimit import RateLimiter
+from exporter.restarts import RestartHistory
 from exporter.snapshot import Snapshot
 from exporter.telemetry import ApiMetrics, ProblemMetrics
 from exporter.values import ValueIssues
@@ -122,9 +124,11 @@ class Supervisor:
         assert self._session is not None, "start() first"
         previous = running.poller.snapshot if running else None
         api_metrics, problems = self._api_metrics, self._problem_metrics
+        calls = CallRecorder()  # this poller's latest poll, for the status page
 
         def observe(operation: str, code: str, seconds: float) -> None:
             api_metrics.observe(target.name, operation, code, seconds)
+            calls.observe(operation, code, seconds)
 
         def values_rejected(operation: str, issues: ValueIssues) -> None:
             if problems is not None:
@@ -154,6 +158,7 @@ class Supervisor:
                 observe=observe,
                 on_values=values_rejected,
                 ssl_option=ssl_setting(target.tls),
+                on_retry=calls.retried,
             )
 
         transport = transport_to(target.endpoint)
@@ -188,6 +193,8 @@ class Supervisor:
             ],
             initial=previous,
             on_internal_error=poll_error,
+            calls=calls,
+            restarts=running.poller.restarts if running else RestartHistory(),
         )
         task = asyncio.create_task(poller.run(), name=f"poll {target.name}")
         task.add_done_callback(_report_end)

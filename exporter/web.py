@@ -1,4 +1,4 @@
-"""The aiohttp application: `/metrics`, a status page, health, readiness and reload.
+"""The aiohttp application: `/metrics`, a status page, the config, health, readiness, reload.
 
 The exporter itself (`exporter.runtime.Exporter`) is built by `create_app` and owned by the app.
 Every handler answers with the exporter's own text on failure (an unexpected exception is logged
@@ -23,6 +23,7 @@ from exporter.auth import CredentialsPool, describe_credentials
 from exporter.basicauth import BasicAuth
 from exporter.config import Config
 from exporter.config.web import WebConfig, WebSettings
+from exporter.configview import config_yaml
 from exporter.dli.registry import RESOURCES
 from exporter.dli.resource import Resource
 from exporter.exposition import accepts_gzip, wants_openmetrics
@@ -44,6 +45,8 @@ log = logging.getLogger(__name__)
 EXPORTER = web.AppKey("exporter", Exporter)
 #: Whether ``/-/reload`` may be used (``--web.enable-lifecycle``).
 LIFECYCLE = web.AppKey("lifecycle", bool)
+#: Where the status page links a job's dashboard (``--web.grafana-url``); "" for no links.
+GRAFANA_URL = web.AppKey("grafana_url", str)
 
 
 def create_app(
@@ -58,6 +61,7 @@ def create_app(
     tuning: ProcessTuning | None = None,
     resources: tuple[Resource[object], ...] = RESOURCES,
     web_config_live: LiveWebConfig | None = None,
+    grafana_url: str | None = None,
 ) -> web.Application:
     """Build the exporter's web app; its pollers start and stop with the app.
 
@@ -70,7 +74,8 @@ def create_app(
     ``reload_timeout`` bounds each reload's config read. ``hooks`` instrument the exporter and
     the app (see `ExporterHooks`). ``tuning`` applies `tune_process` first, as the CLI does;
     without it the process-wide settings are left alone. ``resources`` are what every target
-    polls after its job list (`exporter.dli.registry.RESOURCES`).
+    polls after its job list (`exporter.dli.registry.RESOURCES`). ``grafana_url`` (checked
+    by `exporter.joblinks.parse_grafana_url`) links the status page's jobs to their dashboard.
     """
     if tuning is not None:
         tune_process(switch_interval=tuning.switch_interval)
@@ -95,9 +100,11 @@ def create_app(
     app = web.Application(middlewares=middlewares)
     app[EXPORTER] = exporter
     app[LIFECYCLE] = enable_lifecycle
+    app[GRAFANA_URL] = grafana_url or ""
     app.cleanup_ctx.append(_run_pollers)
     app.router.add_get("/", _landing_page)
     app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/-/config", _config)
     app.router.add_get("/-/healthy", _healthy)
     app.router.add_get("/-/ready", _ready)
     app.router.add_post("/-/reload", _reload)
@@ -237,5 +244,17 @@ def _port(text: str | None, scheme: str) -> int | None:
 async def _landing_page(request: web.Request) -> web.Response:
     exporter = request.app[EXPORTER]
     credentials = {target.name: describe_credentials(target) for target in exporter.config.targets}
-    page = status_page(exporter.store.snapshots(), credentials)
+    grafana = request.app[GRAFANA_URL] or None
+    page = status_page(exporter.store.snapshots(), credentials, grafana)
     return web.Response(text=page, content_type="text/html")
+
+
+async def _config(request: web.Request) -> web.Response:
+    """The effective configuration, secrets redacted (as blackbox_exporter's ``/config``)."""
+    exporter = request.app[EXPORTER]
+    web_config = exporter.web.settings.config if exporter.web is not None else None
+    if web_config is not None and web_config == WebConfig():
+        web_config = None  # no --web.config.file
+    # Built in a thread: YAML of thousands of targets takes a while; the config is immutable.
+    text = await asyncio.to_thread(config_yaml, exporter.config, web_config)
+    return web.Response(text=text, content_type="text/plain")

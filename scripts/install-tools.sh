@@ -1,12 +1,14 @@
 #!/bin/sh
 # Installs the Prometheus tools the tests use when they are missing: promtool and prometheus
-# (Debian package `prometheus`), alertmanager and amtool (`prometheus-alertmanager`).
+# (Debian package `prometheus`), alertmanager and amtool (`prometheus-alertmanager`), and
+# headless Chromium for the status page's browser test (`chromium-headless-shell`).
 # Needs root or sudo and apt-get; otherwise the tests that need them skip with a message.
 set -eu
 packages=""
 command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || packages="prometheus"
 command -v amtool >/dev/null 2>&1 && command -v prometheus-alertmanager >/dev/null 2>&1 \
     || packages="$packages prometheus-alertmanager"
+[ -x /usr/bin/chromium-headless-shell ] || packages="$packages chromium-headless-shell"
 [ -n "$packages" ] || exit 0
 SUDO=""
 if [ "$(id -u)" != 0 ]; then

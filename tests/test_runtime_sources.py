@@ -373,12 +373,21 @@ async def test_the_status_page_shows_each_failed_job_with_its_reason_and_the_sou
         await scrape_until(url, all_sources_polled)
         async with aiohttp.ClientSession() as session, session.get(url) as response:
             page = await response.text()
-    failed_section = page.split("<h2>Failed jobs</h2>", 1)[1]
-    row = next(line for line in failed_section.splitlines() if str(estate.failed.job_id) in line)
+    attention = page.split('<div id="attention">', 1)[1].split("<h2>", 1)[0]
+    rows = {
+        job.job_id: next(
+            (line for line in attention.splitlines() if f'data-job-id="{job.job_id}"' in line), ""
+        )
+        for job in (estate.failed, estate.stalled, estate.pressured, estate.healthy)
+    }
+    row = rows[estate.failed.job_id]
     assert "pay&lt;ments&gt;" in row and "<ments>" not in row
-    assert "<td>job_running_exception</td><td>TimeoutException</td>" in row
+    assert "job_running_exception: TimeoutException" in row
     assert "Caused by: org.apache.kafka.common.errors.TimeoutException: Topic orders" in row
-    assert str(estate.healthy.job_id) not in failed_section  # only failed jobs are listed
+    assert "reads 0 records/s (Cloud Eye)" in rows[estate.stalled.job_id]
+    assert "backpressure level 100 (high)" in rows[estate.pressured.job_id]
+    assert not rows[estate.healthy.job_id]  # only jobs that need attention are listed
+    assert "source queues down: list_queues" in attention  # the target's own problem
     assert "cloud_eye up; queues down: list_queues" in page
     assert SECRET_KEY not in page
 

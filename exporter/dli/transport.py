@@ -34,6 +34,7 @@ __all__ = [
     "RENEWABLE_401_CODES",
     "Parser",
     "ResponseParseError",
+    "RetryObserver",
     "RetryPolicy",
     "Transport",
     "ValuesObserver",
@@ -55,6 +56,9 @@ RENEWABLE_401_CODES: Final = frozenset({"APIG.0301", "APIG.1002"})
 Parser = Callable[[object, ValueIssues], _T]
 #: Told about the values a response's parse dropped or repaired: (operation, issues).
 ValuesObserver = Callable[[str, ValueIssues], None]
+#: Told, right after ``observe``, that the attempt observed was not its call's first:
+#: (operation, code).
+RetryObserver = Callable[[str, str], None]
 
 
 class ResponseParseError(ValueError):
@@ -94,6 +98,7 @@ class Transport:
         on_values: ValuesObserver | None = None,
         ssl_option: SslSetting = True,
         rng: random.Random | None = None,
+        on_retry: RetryObserver | None = None,
     ) -> None:
         self._session = session
         self._endpoint = endpoint.rstrip("/")
@@ -103,6 +108,7 @@ class Transport:
         self._retry = retry or RetryPolicy()
         self._observe = observe
         self._on_values = on_values
+        self._on_retry = on_retry
         self._ssl = ssl_option
         #: (operation, field, problem) already logged; a fixed vocabulary, so bounded.
         self._values_logged: set[tuple[str, str, str]] = set()
@@ -173,6 +179,7 @@ class Transport:
                     body=body,
                     budget=budget,
                     max_body=max_body,
+                    attempt=attempt,
                 )
             except DliApiError as exc:
                 if exc.operation != operation:
@@ -225,6 +232,7 @@ class Transport:
         body: bytes,
         budget: float,
         max_body: int,
+        attempt: int = 1,
     ) -> _T:
         """One signed request, observed once with its outcome: the status, "timeout" or "error".
 
@@ -281,6 +289,8 @@ class Transport:
         finally:
             if self._observe is not None:
                 self._observe(operation, code, time.monotonic() - started)
+            if attempt > 1 and self._on_retry is not None:
+                self._on_retry(operation, code)
 
     def _report_values(self, operation: str, issues: ValueIssues) -> None:
         """Count what a response's parse dropped or repaired; log each kind the first time."""
