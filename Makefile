@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: demo test lint typecheck unit tools clean
+.PHONY: demo test lint typecheck unit tools chart-files clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,13 @@ demo: $(STAMP)
 ## promtool/prometheus and amtool/alertmanager come from Debian's packages; installed when missing.
 tools:
 	@./scripts/install-tools.sh
+
+## The Helm chart ships copies of the rules and dashboards (Helm reads only files inside the
+## chart); tests/test_chart.py fails when they differ from prometheus/ and grafana/dashboards/.
+chart-files:
+	cp prometheus/alerts.yml prometheus/rules.yml charts/dli-exporter/files/prometheus/
+	rm -f charts/dli-exporter/files/dashboards/*.json
+	cp grafana/dashboards/*.json charts/dli-exporter/files/dashboards/
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check exporter tests grafana bench
