@@ -35,6 +35,8 @@ REQUEST_TIMEOUT: Final = 10.0
 #: The config's highest rate limit: far above what a poll needs, so it never throttles.
 RATE_LIMIT: Final = 10_000
 START_TIMEOUT: Final = 120.0
+#: The config line of ``--sources off``: the job list and execute graphs only.
+SOURCES_OFF: Final = "sources: {cloud_eye: false, queues: false, elastic_resource_pools: false}"
 STOP_TIMEOUT: Final = 10.0
 
 # --- scrapes --------------------------------------------------------------------------------------
@@ -140,7 +142,8 @@ async def start_simulator(
 
 
 def write_config(path: Path, settings: Settings, api: Api) -> None:
-    """One target on the simulator; the secret key comes from ``CYCLE_SECRET_KEY``."""
+    """One target on the simulator (its Cloud Eye too, unless the sources are off); the secret
+    key comes from ``CYCLE_SECRET_KEY``."""
     path.write_text(
         "\n".join(
             [
@@ -148,6 +151,7 @@ def write_config(path: Path, settings: Settings, api: Api) -> None:
                 f"timeout: {min(REQUEST_TIMEOUT, settings.poll_interval / 2):g}s",
                 f"concurrency: {settings.concurrency}",
                 f"rate_limit: {RATE_LIMIT}",
+                *([] if settings.sources else [SOURCES_OFF]),
                 "targets:",
                 "  - name: bench",
                 "    region: cn-north-4",

@@ -14,6 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from exporter.dli.api import (
+    BATCH_QUERY_METRIC_DATA,
+    CES_MAX_METRICS_PER_CALL,
+    EXECUTE_GRAPH,
+    LIST_ELASTIC_RESOURCE_POOLS,
+    LIST_JOBS,
+    LIST_QUEUES,
+)
+from exporter.dli.cloudeye import METRICS
 from exporter.dli.paging import PAGE_SIZE, PAGE_STEP
 
 MODES: Final = ("cached", "naive")
@@ -35,24 +44,58 @@ def list_pages(jobs: int) -> int:
     return (jobs - PAGE_SIZE) // PAGE_STEP + 2
 
 
-def api_bound(jobs: int, running: int, concurrency: int, latency: float) -> float:
-    """The fastest a poll can be when every call takes ``latency``.
+def ces_batches(running: int) -> int:
+    """Cloud Eye batch queries for ``running`` jobs: 12 metrics each, 500 queries a call."""
+    return math.ceil(len(METRICS) * running / CES_MAX_METRICS_PER_CALL)
 
-    As the client fetches them: the first list page alone (it gives the total), the other pages
-    ``concurrency`` at a time, then the running jobs' execute-graph calls ``concurrency`` at a
-    time.
+
+def rounds(jobs: int, running: int, concurrency: int, pools: int | None) -> dict[str, int]:
+    """Latency rounds of each stage of a poll, as the exporter makes its calls.
+
+    ``listing``: the first list page alone (it gives the total), the other pages
+    ``concurrency`` at a time; the queue call and the pool pages run alongside it (``pools``
+    ``None``: the sources are off). Then, once the listing is in, ``graphs``: the running jobs'
+    execute-graph calls ``concurrency`` at a time, and alongside them (under a semaphore of
+    their own) the ``cloud_eye`` batches ``concurrency`` at a time.
     """
-    return listing_bound(jobs, concurrency, latency) + math.ceil(running / concurrency) * latency
+    listing = 1 + math.ceil((list_pages(jobs) - 1) / concurrency)
+    stages = {"listing": listing, "graphs": math.ceil(running / concurrency), "cloud_eye": 0}
+    if pools is not None:
+        pool_rounds = 1 + math.ceil((list_pages(pools) - 1) / concurrency)
+        stages["listing"] = max(listing, pool_rounds)  # the queue call is one round
+        stages["cloud_eye"] = math.ceil(ces_batches(running) / concurrency)
+    return stages
 
 
-def listing_bound(jobs: int, concurrency: int, latency: float) -> float:
-    """The listing part of `api_bound`."""
-    return (1 + math.ceil((list_pages(jobs) - 1) / concurrency)) * latency
+def api_bound(
+    jobs: int, running: int, concurrency: int, latency: float, pools: int | None = None
+) -> float:
+    """The fastest a poll can be when every call takes ``latency`` (see `rounds`):
+    listing + max(execute-graph rounds, Cloud Eye rounds), each round ``latency``."""
+    stages = rounds(jobs, running, concurrency, pools)
+    return (stages["listing"] + max(stages["graphs"], stages["cloud_eye"])) * latency
 
 
-def minimum_calls(jobs: int, running: int) -> int:
-    """API calls a poll cannot do without: every list page and one execute-graph per running job."""
-    return list_pages(jobs) + running
+def listing_bound(jobs: int, concurrency: int, latency: float, pools: int | None = None) -> float:
+    """The listing part of `api_bound` (queues and pools overlap it)."""
+    return rounds(jobs, 0, concurrency, pools)["listing"] * latency
+
+
+def minimum_by_operation(jobs: int, running: int, pools: int | None) -> dict[str, int]:
+    """API calls a poll cannot do without, by operation: every list page, one execute-graph
+    per running job and, with the sources on (``pools`` not ``None``), the Cloud Eye batches,
+    the queue list and every pool page."""
+    calls = {LIST_JOBS: list_pages(jobs), EXECUTE_GRAPH: running}
+    if pools is not None:
+        calls[BATCH_QUERY_METRIC_DATA] = ces_batches(running)
+        calls[LIST_QUEUES] = 1
+        calls[LIST_ELASTIC_RESOURCE_POOLS] = list_pages(pools)
+    return calls
+
+
+def minimum_calls(jobs: int, running: int, pools: int | None = None) -> int:
+    """The sum of `minimum_by_operation`."""
+    return sum(minimum_by_operation(jobs, running, pools).values())
 
 
 # --- what the wrapper reports ---------------------------------------------------------------
@@ -193,6 +236,8 @@ class Settings:
     profile_dir: Path | None
     #: Extra environment for the exporter process (experiments: allocator, switch interval).
     exporter_env: dict[str, str] = field(default_factory=dict)
+    #: Cloud Eye, queues and elastic resource pools polled too (off: the job list only).
+    sources: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,10 +308,15 @@ class ModeResult:
 
 @dataclass(frozen=True, slots=True)
 class Floor:
-    """A poll's calls made by a bare `JobsApi` in this process: what the API side allows."""
+    """A poll's calls made by a bare `JobsApi` (and the bare sources) in this process: what
+    the API side allows."""
 
     seconds: float
     listing_seconds: float
     #: CPU seconds this process (the client) and the simulator used.
     cpu: float
     simulator_cpu: float
+    #: Calls made, by operation (all codes).
+    calls: Counter[str] = field(default_factory=Counter)
+    #: Elastic resource pools the pool list returned (``None``: sources off).
+    pools: int | None = None

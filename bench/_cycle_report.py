@@ -21,7 +21,8 @@ from _cycle_records import (
     Settings,
     api_bound,
     listing_bound,
-    minimum_calls,
+    minimum_by_operation,
+    rounds,
 )
 
 from exporter.config import MetricOptions
@@ -150,8 +151,14 @@ class Report:
         self.naive = results.get("naive")
         first = next(iter(results.values())).quiet[0].poll
         self.jobs, self.running = first.jobs, first.running
-        self.bound = api_bound(self.jobs, self.running, settings.concurrency, settings.latency)
-        self.minimum = minimum_calls(self.jobs, self.running)
+        #: The pools the bare client's pool list found (``None``: sources off).
+        self.pools = self.floors[0].pools if self.floors else None
+        self.rounds = rounds(self.jobs, self.running, settings.concurrency, self.pools)
+        self.bound = api_bound(
+            self.jobs, self.running, settings.concurrency, settings.latency, self.pools
+        )
+        self.minimum_by_operation = minimum_by_operation(self.jobs, self.running, self.pools)
+        self.minimum = sum(self.minimum_by_operation.values())
         self.verdicts: list[bool] = []
 
     def _both(
@@ -196,13 +203,15 @@ class Report:
         settings, bound = self.settings, self.bound
         floor = _median(f.seconds for f in self.floors) or 0.0
         listing = _median(f.listing_seconds for f in self.floors) or 0.0
-        list_bound = listing_bound(self.jobs, settings.concurrency, settings.latency)
+        list_bound = listing_bound(self.jobs, settings.concurrency, settings.latency, self.pools)
+        stages = " / ".join(str(self.rounds[stage]) for stage in ("listing", "graphs", "cloud_eye"))
         trust_env = f"{_floor(self.floors_trust_env, 'seconds')} / " + _floor(
             self.floors_trust_env, "cpu"
         )
         return [
             same("jobs / running", f"{self.jobs} / {self.running}"),
             same("API bound (s)", f"{bound:.2f}"),
+            same("  rounds: listing / graphs / Cloud Eye", stages),
             same("API floor: bare client, same calls (s)", f"{floor:.2f}"),
             same("  listing: floor / bound (s)", f"{listing:.2f} / {list_bound:.2f}"),
             same("  client CPU per run (s)", _floor(self.floors, "cpu")),
@@ -251,6 +260,25 @@ class Report:
             verdict = _pass(passed)
         cached, naive = (_calls(r.quiet) if r else "-" for r in self._modes)
         return Row("API calls per cycle", f"= {minimum}", cached, naive, verdict)
+
+    def operations_table(self) -> list[str]:
+        """API calls per poll by operation (quiet cycles) against each operation's floor."""
+        operations = list(self.minimum_by_operation)
+        for result in (r for r in self._modes if r is not None):
+            for cycle in result.quiet:
+                operations += [op for op, _code in cycle.calls if op not in operations]
+        pools = "sources off" if self.pools is None else f"{self.pools} pools"
+        rows = [("operation", "floor", "bare client", "cached", "naive", "cached/floor")]
+        for op in operations:
+            floor = self.minimum_by_operation.get(op, 0)
+            bare = _median(f.calls[op] for f in self.floors)
+            cached, naive = (_op_calls(r.quiet, op) if r else [] for r in self._modes)
+            ratio = _div(_median(cached), floor) if floor and cached else None
+            cells = (_cell(bare, ".0f"), _spread(cached), _spread(naive), _cell(ratio, ".2f"))
+            rows.append((op, str(floor), *cells))
+        total = sum(self.minimum_by_operation.values())
+        header = f"API calls per poll by operation (quiet cycles; {pools}; floor {total}):"
+        return [header, *_aligned(rows)]
 
     def _naive_ratio_row(self) -> Row:
         cached, naive = self._both(_scrapes(0.5))
@@ -315,6 +343,30 @@ class Report:
 
 def _by_call(calls: Counter[tuple[str, str]]) -> str:
     return ", ".join(f"{op} {code}: {n}" for (op, code), n in sorted(calls.items()))
+
+
+def _op_calls(cycles: list[Cycle], operation: str) -> list[int]:
+    """Each cycle's calls of ``operation``, all codes."""
+    return [sum(n for (op, _code), n in c.calls.items() if op == operation) for c in cycles]
+
+
+def _spread(counts: list[int]) -> str:
+    if not counts:
+        return "-"
+    low, high = min(counts), max(counts)
+    return str(low) if low == high else f"{low}..{high}"
+
+
+def _aligned(rows: Sequence[tuple[str, ...]]) -> list[str]:
+    """The first column left-aligned, the others right-aligned."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(
+            cell.ljust(width) if i == 0 else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in rows
+    ]
 
 
 def _div(value: float | None, by: float) -> float | None:

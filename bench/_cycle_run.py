@@ -1,9 +1,10 @@
 """Bench only: a `bench/cycle.py` run: the simulator, the API floor, each mode's exporter.
 
-`run` starts the simulator, measures the floor (a poll's calls made by a bare `JobsApi`) and
-then each mode with `ModeRun`, which starts the exporter through ``bench/_cycle_exporter.py``,
-drives its quiet and scraped cycles and reads the wrapper's status file. `cardinality` counts
-the series of each cardinality option, from the writer in this process.
+`run` starts the simulator, measures the floor (a poll's calls made by a bare `JobsApi` and
+the bare sources, `_cycle_floor`) and then each mode with `ModeRun`, which starts the exporter
+through ``bench/_cycle_exporter.py``, drives its quiet and scraped cycles and reads the
+wrapper's status file. `cardinality` counts the series of each cardinality option, from the
+writer in this process.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from pathlib import Path
 from typing import Final
 
 import aiohttp
+from _cycle_floor import measure_floor
 from _cycle_harness import (
-    REQUEST_TIMEOUT,
     START_TIMEOUT,
     STOP_TIMEOUT,
     cpu_seconds,
@@ -50,13 +51,9 @@ from _cycle_records import (
 )
 from _process import start_wrapped_exporter
 
-from exporter.auth import AkSkCredentials
 from exporter.catalogue import build_catalogue
 from exporter.config import MetricOptions
 from exporter.dli.jobmodel import JobState, parse_execute_graph, parse_job
-from exporter.dli.jobs import JobsApi
-from exporter.dli.transport import Transport
-from exporter.secret import Secret
 from exporter.simulator import Simulator
 from exporter.snapshot import Snapshot
 from exporter.writer import ExpositionWriter
@@ -309,51 +306,6 @@ class ModeRun:
             if any(start <= at <= end for start, end in spans)
         ]
         return "during " + " + ".join(phases) if phases else "between polls"
-
-
-# --- the floor: the same calls without the exporter ----------------------------------------
-
-
-async def measure_floor(settings: Settings, api: Api, *, trust_env: bool) -> list[Floor]:
-    """``settings.cycles`` runs of the calls a poll makes, as the poller makes them.
-
-    The first page, the other pages and then the running jobs' execute graphs, each
-    ``concurrency`` at a time, with no poller, metrics or rate limiter: the time the simulator
-    and the client alone need, for comparison with the exporter's cycle. ``trust_env`` as the
-    exporter's session has it (proxy and netrc lookups from the environment).
-    """
-    floors = []
-    async with aiohttp.ClientSession(trust_env=trust_env) as session:
-        transport = Transport(
-            session,
-            endpoint=api.url,
-            credentials=AkSkCredentials(api.access_key, Secret(api.secret_key)),
-            timeout=REQUEST_TIMEOUT,
-        )
-        client = JobsApi(
-            transport, project_id=api.project_id, page_concurrency=settings.concurrency
-        )
-        limit = asyncio.Semaphore(settings.concurrency)
-
-        async def graph(job_id: int) -> None:
-            async with limit:
-                await client.execute_graph(job_id)
-
-        for _ in range(settings.cycles):
-            simulator_cpu, cpu = cpu_seconds(api.pid), time.process_time()
-            started = time.perf_counter()
-            jobs = await client.list_jobs()
-            listed = time.perf_counter()
-            await asyncio.gather(*(graph(job.job_id) for job in jobs if job.is_running))
-            floors.append(
-                Floor(
-                    time.perf_counter() - started,
-                    listed - started,
-                    time.process_time() - cpu,
-                    cpu_seconds(api.pid) - simulator_cpu,
-                )
-            )
-    return floors
 
 
 # --- cardinality options --------------------------------------------------------------------

@@ -1,16 +1,21 @@
 """Poll-cycle benchmark: one poll of N jobs against the API's bound, and /metrics while it runs.
 
 ``python bench/cycle.py`` starts the DLI simulator in its own process (``--jobs`` jobs, a third
-running, lifecycles off, ``--latency`` per request). It first makes a poll's calls itself with a
-bare `JobsApi` (no poller, no metrics): the API floor, what the simulator and the client
-library alone allow. Then, for each mode, it runs the exporter in its own process through
-``bench/_cycle_exporter.py`` (one target, ``--concurrency``, a rate limit too high to matter)
-and measures:
+running, lifecycles off, ``--latency`` per request; it serves Cloud Eye, queues and pools too).
+It first makes a poll's calls itself with a bare `JobsApi` and, with ``--sources on`` (the
+default), the bare Cloud Eye, queue and pool sources (no poller, no metrics): the API floor,
+what the simulator and the client library alone allow. Then, for each mode, it runs the
+exporter in its own process through ``bench/_cycle_exporter.py`` (one target,
+``--concurrency``, a rate limit too high to matter; ``--sources off`` turns the three sources
+off in its config) and measures:
 
 - ``--cycles`` consecutive polls with nothing else going on: their duration against the API
-  bound (the first list page, the other pages ``concurrency`` at a time, then the running jobs'
-  execute-graph calls ``concurrency`` at a time, each round taking ``latency``) and their API
-  calls against the minimum (one call per list page and per running job);
+  bound (the first list page, the other pages ``concurrency`` at a time, with the queue and
+  pool calls alongside; then the running jobs' execute-graph calls ``concurrency`` at a time,
+  and alongside them the Cloud Eye batches ``concurrency`` at a time; each round taking
+  ``latency``) and their API calls against the minimum, in all and by operation (one call per
+  list page and per running job; ceil(12 x running / 500) Cloud Eye batches, one queue list
+  and one call per pool page);
 - ``--cycles`` more polls, each scraped by 8 concurrent scrapers sending Prometheus' request
   headers back to back from the poll's start until it ended (and its exposition was rendered):
   the latency of the scrapes issued while the poll ran, and of those issued while the new
@@ -89,6 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=1, help="the simulator's jobs")
     parser.add_argument(
+        "--sources",
+        choices=("on", "off"),
+        default="on",
+        help="poll Cloud Eye, queues and elastic resource pools too (default on; off: jobs only)",
+    )
+    parser.add_argument(
         "--exporter-env",
         type=_assignment,
         action="append",
@@ -110,7 +121,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; 0 when the cached exporter met every target, 1 otherwise."""
     args = build_parser().parse_args(argv)
     running = round(args.jobs * RUNNING_FRACTION)
-    bound = api_bound(args.jobs, running, args.concurrency, args.latency)
+    sources = args.sources == "on"
+    # The pool count is read by the floor run; its one page overlaps the listing anyway.
+    pools = 0 if sources else None
+    bound = api_bound(args.jobs, running, args.concurrency, args.latency, pools)
     interval = args.poll_interval or max(2.0, float(math.ceil(3 * bound)))
     settings = Settings(
         args.jobs,
@@ -121,6 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.seed,
         args.profile,
         dict(args.exporter_env),
+        sources,
     )
     modes = MODES if args.mode == "both" else (args.mode,)
     started = time.monotonic()
@@ -131,10 +146,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"dli-exporter poll cycle: {args.jobs} jobs, latency {args.latency * 1000:g}ms, "
         f"concurrency {args.concurrency}, poll_interval {interval:g}s, {args.cycles} quiet + "
-        f"{args.cycles} scraped cycles per mode, {SCRAPERS} scrapers; "
+        f"{args.cycles} scraped cycles per mode, {SCRAPERS} scrapers, sources {args.sources}; "
         f"{cpus} CPUs, Python {sys.version.split()[0]}"
     )
     print(*table, sep="\n")
+    print(*report.operations_table(), sep="\n")
     print(*report.notes(), sep="\n")
     print(*cardinality_table(args.jobs, cardinality(args.jobs, args.seed)), sep="\n")
     print(f"took {time.monotonic() - started:.0f}s", file=sys.stderr)

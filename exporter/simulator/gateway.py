@@ -70,11 +70,16 @@ class Gateway:
         route_name = request.match_info.route.name
         route_name = _ROUTE_OPERATIONS.get(route_name or "", route_name)
         operation = route_name if route_name in OPERATIONS else UNKNOWN
-        if operation in _UNGUARDED:
-            response = await self._answer_unguarded(request, handler, operation, request_id)
-            access_key = None
-        else:
-            response, access_key = await self._answer(request, handler, operation, request_id)
+        try:
+            if operation in _UNGUARDED:
+                response = await self._answer_unguarded(request, handler, operation, request_id)
+                access_key = None
+            else:
+                response, access_key = await self._answer(request, handler, operation, request_id)
+        except ConnectionResetError:
+            # The client left while its body was read (a call abandoned at its deadline):
+            # nobody is there to answer, and it is no error of the simulator's.
+            raise web.HTTPBadRequest(text="the client went away") from None
         if not response.prepared:  # a truncated answer was sent already, with its id
             response.headers[REQUEST_ID_HEADER] = request_id
         query: dict[str, str] = {}
