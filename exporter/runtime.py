@@ -32,6 +32,7 @@ from exporter.dli.registry import RESOURCES
 from exporter.dli.resource import Resource
 from exporter.exposition import ExpositionCache, Rendered, SnapshotStore
 from exporter.liveweb import LiveWebConfig
+from exporter.looplag import LoopLag
 from exporter.snapshot import Snapshot
 from exporter.supervisor import ConfigChange, CredentialsFactory, Supervisor
 from exporter.telemetry import ApiMetrics, ProblemMetrics, ReloadMetrics, register_build_info
@@ -170,6 +171,8 @@ class Exporter:
         self.api_metrics = ApiMetrics(self.registry)
         self.reload_metrics = ReloadMetrics(self.registry, time.time())
         register_build_info(self.registry, __version__)
+        #: The event loop's lag, measured while the pollers run (`exporter.looplag`).
+        self.loop_lag = LoopLag(self.registry)
         self.supervisor = Supervisor(
             store=self.store,
             api_metrics=self.api_metrics,

@@ -8,6 +8,7 @@ with its traceback and answered 500), never with aiohttp's default error page.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -137,8 +138,12 @@ async def _run_pollers(app: web.Application) -> AsyncIterator[None]:
     # every request (measured: twice the client CPU); only pay for it when a proxy is set.
     async with aiohttp.ClientSession(headers=headers, trust_env=proxy_configured()) as session:
         exporter.supervisor.start(session, exporter.config)
+        probe = asyncio.create_task(exporter.loop_lag.run(), name="event loop lag")
         yield
+        probe.cancel()
         await exporter.supervisor.stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await probe
 
 
 def proxy_configured() -> bool:
