@@ -409,3 +409,51 @@ async def test_a_failing_source_keeps_its_last_values_three_intervals_then_drops
     assert source_up(dropped, "cloud_eye") == 0.0
     assert dropped[queue] == good[queue]  # the other sources and the jobs are untouched
     assert of_families(dropped, JOB_FAMILIES) == of_families(good, JOB_FAMILIES)
+
+
+def batch_calls(samples: Samples) -> float:
+    return sum(
+        value
+        for (name, labels), value in samples.items()
+        if name == "dli_api_requests_total" and ("operation", BATCH_QUERY_METRIC_DATA) in labels
+    )
+
+
+async def test_later_polls_ask_only_for_newer_points_and_keep_publishing_the_newest(
+    estate: Estate,
+) -> None:
+    cloud_eye = estate.simulator.cloud_eye
+    async with exporter(target_of(estate, poll_interval=0.3, timeout=0.25)) as url:
+        first = await scrape_until(url, lambda s: batch_calls(s) >= 1)
+        served_first = cloud_eye.datapoints_served
+        later = await scrape_until(url, lambda s: batch_calls(s) >= batch_calls(first) + 3)
+    series = len(estate.running) * len(METRICS)
+    assert served_first >= 4 * series  # the first read covers max_age: 4-5 points a series
+    # The simulator's clock stands still, so no point is newer than the first read's: the
+    # later reads ask from just after them and get none, and the newest stay published.
+    assert cloud_eye.datapoints_served == served_first
+    for metric in METRICS:
+        for job in estate.running:
+            key = (metric.name, job_labels(job))
+            assert later[key] == first[key]
+
+
+async def test_a_newer_point_replaces_the_one_read_before(estate: Estate) -> None:
+    simulator = estate.simulator
+    simulator.ces_lag_seconds = 180.0  # Cloud Eye two minutes further behind at first
+    now_ms = int(estate.now * 1000)
+    total = ("dli_job_read_records_total", job_labels(estate.healthy))
+    async with exporter(target_of(estate, poll_interval=0.3, timeout=0.25)) as url:
+        before = await scrape_until(url, all_sources_polled)
+        old = newest_datapoint_ms(now_ms, 180.0)
+        assert before[total] == cloud_eye_value(estate.healthy, "flink_read_records_total", old)
+        simulator.ces_lag_seconds = 60.0  # two newer points arrive
+        new = newest_datapoint_ms(now_ms, 60.0)
+        expected = cloud_eye_value(estate.healthy, "flink_read_records_total", new)
+        assert new > old and expected != before[total]
+        after = await scrape_until(url, lambda s: s.get(total) == expected)
+    for metric in METRICS:
+        served = cloud_eye_value(estate.pressured, metric.ces_name, new)
+        assert served is not None
+        published = after[(metric.name, job_labels(estate.pressured))]
+        assert published == pytest.approx(served * FACTORS.get(metric.ces_name, 1.0), rel=1e-12)

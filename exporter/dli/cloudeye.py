@@ -251,18 +251,20 @@ class CloudEyeSource:
         self._max_age = target.sources.cloud_eye_max_age
         self._concurrency = target.concurrency
         self._clock = clock
+        #: The latest read, to ask only for newer points and carry the ones it had.
+        self._last: CloudEyeData | None = None
 
     async def poll(self, jobs: tuple[FlinkJob, ...] | None, deadline: float) -> CloudEyeData:
         running = [job.job_id for job in jobs or () if job.is_running]
         now = self._clock()
         if not running:
-            return CloudEyeData(MappingProxyType({}), now, None, self._max_age)
+            self._last = CloudEyeData(MappingProxyType({}), now, None, self._max_age)
+            return self._last
         path = batch_query_metric_data_path(await self._project.resolve(deadline=deadline))
-        queries = [(job_id, metric.ces_name) for job_id in running for metric in METRICS]
-        window = (int((now - self._max_age) * 1000), int(now * 1000))
         limit = asyncio.Semaphore(self._concurrency)
 
         async def batch(part: Sequence[tuple[int, str]]) -> tuple[Series, ...]:
+            window = (self._since({job_id for job_id, _ in part}, now), int(now * 1000))
             async with limit:
                 return await self._transport.post(
                     BATCH_QUERY_METRIC_DATA,
@@ -273,11 +275,30 @@ class CloudEyeSource:
                     deadline=deadline,
                 )
 
+        queries = [(job_id, metric.ces_name) for job_id in running for metric in METRICS]
         step = CES_MAX_METRICS_PER_CALL
         answers = await _all_or_raise(
             [batch(queries[i : i + step]) for i in range(0, len(queries), step)]
         )
-        return _collect(answers, now, self._max_age)
+        self._last = _collect(answers, running, self._last, now, self._max_age)
+        return self._last
+
+    def _since(self, job_ids: Iterable[int], now: float) -> int:
+        """Where a batch's window starts (unix ms): just after the oldest of its jobs' newest
+        points already read, so each datapoint is fetched about once; ``max_age`` back when a
+        job of the batch has a metric without a recent point. At least a minute back."""
+        floor = now - self._max_age
+        start = now - 60.0
+        last = self._last
+        for job_id in job_ids:
+            row = last.points.get(job_id) if last is not None else None
+            if row is None:
+                return int(floor * 1000)
+            for _value, stamp in row:
+                if not stamp >= floor:  # no point (NaN), or one too old to count on
+                    return int(floor * 1000)
+                start = min(start, stamp)
+        return int(start * 1000) + 1
 
 
 def cloud_eye_endpoint(target: TargetConfig) -> str:
@@ -315,16 +336,37 @@ async def _all_or_raise(
     return answers
 
 
-def _collect(answers: Iterable[tuple[Series, ...]], now: float, max_age: float) -> CloudEyeData:
-    points: dict[int, list[tuple[float, float]]] = {}
-    newest: float | None = None
+def _collect(
+    answers: Iterable[tuple[Series, ...]],
+    running: Sequence[int],
+    last: CloudEyeData | None,
+    now: float,
+    max_age: float,
+) -> CloudEyeData:
+    """This read's newest point per running job and metric; where it brought none (its window
+    began after the point read before), the point read before while within ``max_age``."""
+    fresh: dict[int, list[tuple[float, float]]] = {}
     for answer in answers:
         for series in answer:
-            row = points.setdefault(series.job_id, [_NO_POINT] * len(METRICS))
-            row[series.index] = (series.value, series.timestamp)
-            newest = series.timestamp if newest is None else max(newest, series.timestamp)
-    frozen = MappingProxyType({job_id: tuple(row) for job_id, row in points.items()})
-    return CloudEyeData(frozen, now, newest, max_age)
+            row = fresh.setdefault(series.job_id, [_NO_POINT] * len(METRICS))
+            if not row[series.index][1] >= series.timestamp:  # NaN, or an older point
+                row[series.index] = (series.value, series.timestamp)
+    floor = now - max_age
+    points: dict[int, tuple[tuple[float, float], ...]] = {}
+    newest: float | None = None
+    for job_id in running:
+        before = last.points.get(job_id) if last is not None else None
+        if job_id not in fresh and before is None:
+            continue
+        row = fresh.get(job_id) or [_NO_POINT] * len(METRICS)
+        for index, (value, stamp) in enumerate(before or ()):
+            if stamp >= floor and not row[index][1] >= stamp:
+                row[index] = (value, stamp)
+        points[job_id] = tuple(row)
+        stamps = [stamp for _, stamp in row if stamp == stamp]  # noqa: PLR0124 - NaN test
+        if stamps:
+            newest = max(stamps) if newest is None else max(newest, *stamps)
+    return CloudEyeData(MappingProxyType(points), now, newest, max_age)
 
 
 def _reader(index: int) -> Callable[[Snapshot], Iterator[Reading]]:

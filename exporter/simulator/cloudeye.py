@@ -51,10 +51,13 @@ _WOBBLE_MINUTES: Final = 30
 
 
 class CloudEye:
-    """Cloud Eye's settings: ``lag_seconds`` the newest datapoint trails the clock by."""
+    """Cloud Eye's settings (``lag_seconds`` the newest datapoint trails the clock by) and
+    how many datapoints it has served."""
 
     def __init__(self, *, lag_seconds: float = DEFAULT_LAG_SECONDS) -> None:
         self.lag_seconds = lag_seconds
+        #: Datapoints answered so far, all queries together (what the client made CES send).
+        self.datapoints_served = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,6 +73,7 @@ class CloudEyeHandlers:
                     value = cloud_eye_value(job, name, timestamp)
                     if value is not None:
                         datapoints.append({query.filter: value, "timestamp": timestamp})
+            self._cloud_eye.datapoints_served += len(datapoints)
             entries.append(
                 {
                     "namespace": metric["namespace"],
