@@ -7,7 +7,7 @@ import json
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 import aiohttp
@@ -17,9 +17,13 @@ EXPORTER = [sys.executable, "-m", "exporter"]
 
 @asynccontextmanager
 async def exporter_process(
-    *args: str,
+    *args: str, env: Mapping[str, str] | None = None
 ) -> AsyncIterator[tuple[str, asyncio.subprocess.Process, list[str]]]:
-    """Start the exporter on an ephemeral port; yields its URL, the process and its log lines."""
+    """Start the exporter on an ephemeral port; yields its URL, the process and its log lines.
+
+    ``env``: the process's whole environment (default: this one's); later ``args`` win over the
+    listen address and log format given first.
+    """
     process = await asyncio.create_subprocess_exec(
         *EXPORTER,
         "--web.listen-address",
@@ -29,6 +33,7 @@ async def exporter_process(
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        env=None if env is None else dict(env),
     )
     assert process.stderr is not None
     lines: list[str] = []

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import os
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -17,8 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.shard import stable_bucket
 from exporter.simulator import LIST_JOBS, Simulator, serve
-from tests.processes import EXPORTER, scrape_when_ready, stop
-from tests.test_chart import ROOT, Rendering, render
+from tests.processes import exporter_process, scrape_when_ready, stop
+from tests.test_chart import Rendering, render
 
 REPLICAS = 3
 ACCESS_KEY = "CHARTSHARDAK00000001"
@@ -62,34 +61,10 @@ def pod_args(rendering: Rendering, config_file: Path) -> list[str]:
 @asynccontextmanager
 async def pod_process(args: list[str], env: dict[str, str]) -> AsyncIterator[str]:
     """The exporter run as a pod would run it (its args and env only); yields its URL."""
-    process = await asyncio.create_subprocess_exec(
-        *EXPORTER,
-        *args,
-        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "NO_PROXY": "127.0.0.1", **env},
-        cwd=ROOT,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert process.stderr is not None
-    lines: list[str] = []
-    url = ""
-    try:
-        async with asyncio.timeout(20):
-            while not url:
-                line = (await process.stderr.readline()).decode()
-                assert line, f"exporter exited early: {lines}"
-                lines.append(line)
-                event = json.loads(line)
-                if event["msg"] == "listening":
-                    url = event["address"]
-        drainer = asyncio.create_task(process.stderr.read())
+    pod_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "NO_PROXY": "127.0.0.1", **env}
+    async with exporter_process(*args, env=pod_env) as (url, process, _lines):
         yield url
         assert await stop(process) == 0
-        await drainer
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
 
 
 def samples(exposition: str, name: str) -> dict[str, float]:
