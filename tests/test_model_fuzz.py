@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from exporter.dli.jobmodel import (
     ExecuteGraph,
     JobListPage,
-    ResponseParseError,
     parse_execute_graph,
     parse_job_list_page,
 )
+from exporter.dli.transport import ResponseParseError
 
 # Any JSON value, as json.loads can produce it.
 json_values = st.recursive(

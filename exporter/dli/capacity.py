@@ -2,33 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from exporter.dli.resource import Resource, result_of
-from exporter.dli.transport import ResponseParseError
 from exporter.metricspec import TARGET_LABELS, MetricSpec, Reading
 from exporter.snapshot import Snapshot
-from exporter.values import read_bool
 
-__all__ = ["ItemRows", "check_success", "flag", "items_of", "value"]
+__all__ = ["ItemRows", "flag", "items_of", "value"]
 
 _T = TypeVar("_T")
-
-
-def check_success(payload: object, list_key: str) -> list[object]:
-    """The list under ``list_key`` of a DLI answer; raises on a wrong shape or a failure."""
-    if not isinstance(payload, Mapping):
-        raise ResponseParseError("response body is not an object")
-    if read_bool(payload.get("is_success", True), "is_success", None) is False:
-        raise ResponseParseError("is_success is false")
-    items = payload.get(list_key, [])
-    if items is None:
-        return []
-    if not isinstance(items, list):
-        raise ResponseParseError(f"{list_key} is {type(items).__name__}, not a list")
-    return items
 
 
 def items_of(snapshot: Snapshot, resource: Resource[tuple[_T, ...]]) -> tuple[_T, ...]:

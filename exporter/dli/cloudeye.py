@@ -37,7 +37,7 @@ from exporter.dli.resource import Resource, SourceContext, result_of
 from exporter.dli.transport import ResponseParseError
 from exporter.metricspec import JOB_LABELS, SECONDS, TARGET_LABELS, MetricSpec, Reading
 from exporter.snapshot import Snapshot
-from exporter.values import ValueIssues, read_float, read_int, read_str
+from exporter.values import MAX_ID, ValueIssues, read_float, read_int, read_str
 
 __all__ = ["CLOUD_EYE", "METRICS", "UNITS", "CesMetric", "CloudEyeData", "parse_metric_data"]
 
@@ -237,7 +237,7 @@ def _job_id(dimensions: object, issues: ValueIssues) -> int | None:
         return None
     for dimension in dimensions:
         if isinstance(dimension, Mapping) and dimension.get("name") == _DIMENSION:
-            return read_int(dimension.get("value"), "dimensions.value", issues, high=2**63 - 1)
+            return read_int(dimension.get("value"), "dimensions.value", issues, high=MAX_ID)
     return None
 
 

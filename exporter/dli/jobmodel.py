@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from exporter.dli.answers import require_list, require_mapping, successful_body
 from exporter.dli.failure import FAILED_STATUSES, failure_text
-from exporter.dli.transport import ResponseParseError
-from exporter.values import MAX_ID, ValueIssues, clean_text, read_bool, read_int, read_str
+from exporter.values import MAX_ID, ValueIssues, read_bool, read_int, read_str
 
 #: The 14 job statuses documented for "Listing Jobs". Other values are valid, just unknown.
 JOB_STATUSES: Final[tuple[str, ...]] = (
@@ -136,14 +136,8 @@ def parse_job_list_page(payload: object, issues: ValueIssues | None = None) -> J
     Values that are impossible (negative counts, numbers beyond any real value, strings that
     are not text) are left out and noted in ``issues``; only a wrong shape raises.
     """
-    body = _require_mapping(payload, "response body")
-    _check_success(body)
-    job_list = _require_mapping(body.get("job_list"), "job_list")
-    raw_jobs = job_list.get("jobs", [])
-    if raw_jobs is None:
-        raw_jobs = []
-    if not isinstance(raw_jobs, list):
-        raise ResponseParseError(f"job_list.jobs is {type(raw_jobs).__name__}, not a list")
+    job_list = require_mapping(successful_body(payload).get("job_list"), "job_list")
+    raw_jobs = require_list(job_list, "jobs", "job_list.jobs")
     jobs: list[FlinkJob] = []
     skipped = 0
     for raw in raw_jobs:
@@ -221,25 +215,10 @@ def parse_job_config(raw: object, issues: ValueIssues | None = None) -> JobConfi
 
 def parse_execute_graph(payload: object, issues: ValueIssues | None = None) -> ExecuteGraph:
     """Parse an execute-graph response body (already decoded from JSON)."""
-    body = _require_mapping(payload, "response body")
-    _check_success(body)
-    graph = _require_mapping(body.get("execute_graph"), "execute_graph")
+    graph = require_mapping(successful_body(payload).get("execute_graph"), "execute_graph")
     return ExecuteGraph(
         state=read_str(graph.get("state"), "state", issues),
         duration_ms=read_int(graph.get("duration"), "duration", issues),
         start_time_ms=read_int(graph.get("start-time"), "start-time", issues),
         is_stoppable=read_bool(graph.get("isStoppable"), "isStoppable", issues),
     )
-
-
-def _require_mapping(value: object, what: str) -> Mapping[str, object]:
-    if not isinstance(value, Mapping):
-        kind = "missing" if value is None else f"a {type(value).__name__}, not an object"
-        raise ResponseParseError(f"{what} is {kind}")
-    return value
-
-
-def _check_success(body: Mapping[str, object]) -> None:
-    if read_bool(body.get("is_success", True), "is_success", None) is False:
-        message = read_str(body.get("message"), "message", None, limit=200) or "no message"
-        raise ResponseParseError(f"is_success is false: {clean_text(message, 200)}")

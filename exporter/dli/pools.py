@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from typing import Final
 
 from exporter.config import MetricOptions
+from exporter.dli.answers import require_list, successful_body
 from exporter.dli.api import (
     LIST_ELASTIC_RESOURCE_POOLS,
     POOL_PAGE_SIZE,
     elastic_resource_pools_path,
 )
-from exporter.dli.capacity import ItemRows, check_success, flag, value
+from exporter.dli.capacity import ItemRows, flag, value
 from exporter.dli.jobmodel import FlinkJob
 from exporter.dli.paging import Page, Pager
 from exporter.dli.resource import Resource, SourceContext
@@ -59,16 +60,18 @@ class PoolPage:
 
 def parse_pool_page(payload: object, issues: ValueIssues) -> PoolPage:
     """One page of ``GET /v3/{project_id}/elastic-resource-pools``."""
+    body = successful_body(payload)
     pools = []
     skipped = 0
-    for raw in check_success(payload, "elastic_resource_pools"):
+    for raw in require_list(body, "elastic_resource_pools"):
         pool = _pool(raw, issues) if isinstance(raw, Mapping) else None
         if pool is None:
             skipped += 1
         else:
             pools.append(pool)
-    count = payload.get("count") if isinstance(payload, Mapping) else None
-    return PoolPage(tuple(pools), read_int(count, "count", issues, high=MAX_ID), skipped)
+    return PoolPage(
+        tuple(pools), read_int(body.get("count"), "count", issues, high=MAX_ID), skipped
+    )
 
 
 def _pool(raw: Mapping[str, object], issues: ValueIssues) -> ElasticResourcePool | None:
@@ -76,7 +79,7 @@ def _pool(raw: Mapping[str, object], issues: ValueIssues) -> ElasticResourcePool
     name = read_str(raw.get("elastic_resource_pool_name"), "elastic_resource_pool_name", issues)
     if pool_id is None or not name:
         return None
-    reason = raw.get("fail_reason")
+    reason = read_str(raw.get("fail_reason"), "fail_reason", issues)
     return ElasticResourcePool(
         pool_id=pool_id,
         name=name,
@@ -86,7 +89,7 @@ def _pool(raw: Mapping[str, object], issues: ValueIssues) -> ElasticResourcePool
         actual_cu=read_int(raw.get("actual_cu"), "actual_cu", issues),
         current_cu=read_int(raw.get("current_cu"), "current_cu", issues),
         prepay_cu=read_int(raw.get("prepay_cu"), "prepay_cu", issues),
-        failed=None if reason is None else (isinstance(reason, str) and bool(reason.strip())),
+        failed=None if reason is None else bool(reason.strip()),
     )
 
 

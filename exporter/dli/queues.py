@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Final
 
 from exporter.config import MetricOptions
+from exporter.dli.answers import require_list, successful_body
 from exporter.dli.api import LIST_QUEUES, list_queues_path
-from exporter.dli.capacity import ItemRows, check_success, flag, value
+from exporter.dli.capacity import ItemRows, flag, value
 from exporter.dli.jobmodel import FlinkJob
 from exporter.dli.resource import Resource, SourceContext
 from exporter.metricspec import MetricSpec, Reading
@@ -47,7 +48,7 @@ class Queue:
 def parse_queues(payload: object, issues: ValueIssues) -> tuple[Queue, ...]:
     """The queues of a list-queues answer; entries without a name are left out."""
     queues = []
-    for raw in check_success(payload, "queues"):
+    for raw in require_list(successful_body(payload), "queues"):
         if isinstance(raw, Mapping):
             queue = _queue(raw, issues)
             if queue is not None:
