@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
 
-from exporter.dli.cloudeye import CLOUD_EYE, METRICS, CloudEyeData
+from exporter.dli.cloudeye import CLOUD_EYE, METRIC_INDEX, CloudEyeData
 from exporter.dli.failure import FAILED_STATUSES, failure_reason
 from exporter.dli.jobmodel import JobState
 from exporter.dli.resource import result_of
@@ -41,10 +41,9 @@ BACK_PRESSURED: Final = "back-pressured"
 #: Cloud Eye's "high" backpressure level.
 HIGH_BACKPRESSURE: Final = 100.0
 
-_INDEX: Final = {metric.ces_name: i for i, metric in enumerate(METRICS)}
-_READ_RATE: Final = _INDEX["flink_read_records_per_second"]
-_BACKPRESSURE: Final = _INDEX["flink_max_op_backpressure_level"]
-_LATENCY: Final = _INDEX["flink_max_op_latency"]
+_READ_RATE: Final = METRIC_INDEX["flink_read_records_per_second"]
+_BACKPRESSURE: Final = METRIC_INDEX["flink_max_op_backpressure_level"]
+_LATENCY: Final = METRIC_INDEX["flink_max_op_latency"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +68,7 @@ def needing_attention(snapshot: Snapshot) -> Iterator[Attention]:
     """The snapshot's jobs that need attention, in listing order."""
     result = result_of(snapshot, CLOUD_EYE)
     cloud_eye = None if result is None else result.data
-    oldest = math.inf
-    if cloud_eye is not None:
-        oldest = max(cloud_eye.read_at, snapshot.last_success_time or 0.0) - cloud_eye.max_age
+    oldest = math.inf if cloud_eye is None else cloud_eye.published_since(snapshot)
     for state in snapshot.jobs:
         restarts = snapshot.recent_restarts.get(state.job.job_id, 0)
         problems = tuple(_problems(state, restarts, cloud_eye, oldest))
@@ -96,20 +93,12 @@ def _problems(
         yield Problem(RESTART_LOOP, "; ".join(parts))
     elif flink is not None and flink != "RUNNING":
         yield Problem(FLINK_NOT_RUNNING, f"DLI says job_running, Flink state {flink}")
-    row = cloud_eye.points.get(job.job_id) if cloud_eye is not None else None
-    if row is None:
+    if cloud_eye is None:
         return
-    read_rate = _fresh(row[_READ_RATE], oldest)
-    if read_rate == 0:
+    if cloud_eye.recent(job.job_id, _READ_RATE, oldest) == 0:
         yield Problem(STALLED, "reads 0 records/s (Cloud Eye)")
-    level = _fresh(row[_BACKPRESSURE], oldest)
+    level = cloud_eye.recent(job.job_id, _BACKPRESSURE, oldest)
     if level is not None and level >= HIGH_BACKPRESSURE:
-        latency = _fresh(row[_LATENCY], oldest)
+        latency = cloud_eye.recent(job.job_id, _LATENCY, oldest)
         extra = f", max operator latency {latency:.1f} s" if latency is not None else ""
         yield Problem(BACK_PRESSURED, f"backpressure level {level:g} (high){extra} (Cloud Eye)")
-
-
-def _fresh(point: tuple[float, float], oldest: float) -> float | None:
-    """A Cloud Eye point's value when it is recent enough to publish (as the metrics do)."""
-    value, stamp = point
-    return value if stamp >= oldest and not math.isnan(value) else None

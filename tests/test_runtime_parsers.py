@@ -7,14 +7,12 @@ from pathlib import Path
 import pytest
 
 from exporter.config import ConfigError, Sources, load_config
-from exporter.dli.cloudeye import METRICS, UNITS, parse_metric_data
+from exporter.dli.cloudeye import METRIC_INDEX, METRICS, UNITS, parse_metric_data
 from exporter.dli.failure import MAX_REASON_CHARS, failure_reason, failure_text
 from exporter.dli.pools import parse_pool_page
 from exporter.dli.queues import parse_queues
 from exporter.dli.transport import ResponseParseError
 from exporter.values import ValueIssues
-
-INDEX = {metric.ces_name: i for i, metric in enumerate(METRICS)}
 
 
 def answer(metric: str, unit: object, points: list[object], job: object = "42") -> object:
@@ -57,7 +55,7 @@ def test_values_are_converted_to_base_units_by_the_reported_unit(
     )
     assert (series.job_id, series.index, series.value, series.timestamp) == (
         42,
-        INDEX[metric],
+        METRIC_INDEX[metric],
         pytest.approx(expected),
         1.0,
     )

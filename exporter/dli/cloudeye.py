@@ -39,7 +39,15 @@ from exporter.metricspec import JOB_LABELS, SECONDS, TARGET_LABELS, MetricSpec, 
 from exporter.snapshot import Snapshot
 from exporter.values import MAX_ID, ValueIssues, read_float, read_int, read_str
 
-__all__ = ["CLOUD_EYE", "METRICS", "UNITS", "CesMetric", "CloudEyeData", "parse_metric_data"]
+__all__ = [
+    "CLOUD_EYE",
+    "METRICS",
+    "METRIC_INDEX",
+    "UNITS",
+    "CesMetric",
+    "CloudEyeData",
+    "parse_metric_data",
+]
 
 #: How a metric's value is converted: by the family of units it is measured in.
 Dimension = Literal["count", "bytes", "ratio", "seconds", "level"]
@@ -168,7 +176,8 @@ METRICS: Final = (
         "(flink_max_op_backpressure_level: 0 OK, 50 low, 100 high).",
     ),
 )
-_INDEX: Final = MappingProxyType({metric.ces_name: i for i, metric in enumerate(METRICS)})
+#: Where each Cloud Eye metric (by its name there) is in a job's row of `CloudEyeData.points`.
+METRIC_INDEX: Final = MappingProxyType({m.ces_name: i for i, m in enumerate(METRICS)})
 _DIMENSION: Final = "flink_job_id"
 #: A batch answer holds at most 3,000 datapoints (~100 bytes each): far below this.
 MAX_BODY_BYTES: Final = 4 * 1024 * 1024
@@ -184,6 +193,20 @@ class CloudEyeData:
     read_at: float
     newest: float | None
     max_age: float
+
+    def published_since(self, snapshot: Snapshot) -> float:
+        """The oldest datapoint time still published with ``snapshot``: ``max_age`` before the
+        later of this read and the snapshot's listing (kept data ages like the job list)."""
+        return max(self.read_at, snapshot.last_success_time or 0.0) - self.max_age
+
+    def recent(self, job_id: int, index: int, since: float) -> float | None:
+        """Job ``job_id``'s value of `METRICS` entry ``index`` if its point is from ``since``
+        on (see `published_since`); ``None`` without one."""
+        row = self.points.get(job_id)
+        if row is None:
+            return None
+        value, stamp = row[index]
+        return value if stamp >= since else None  # NaN (no point) compares False
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +232,7 @@ def parse_metric_data(payload: object, issues: ValueIssues) -> tuple[Series, ...
 
 
 def _series(raw: Mapping[str, object], issues: ValueIssues) -> Series | None:
-    index = _INDEX.get(read_str(raw.get("metric_name"), "metric_name", issues) or "")
+    index = METRIC_INDEX.get(read_str(raw.get("metric_name"), "metric_name", issues) or "")
     job_id = _job_id(raw.get("dimensions"), issues)
     points = raw.get("datapoints")
     if index is None or job_id is None or not isinstance(points, list):
@@ -377,12 +400,11 @@ def _reader(index: int) -> Callable[[Snapshot], Iterator[Reading]]:
         data = None if result is None else result.data
         if data is None:
             return
-        oldest = max(data.read_at, snapshot.last_success_time or 0.0) - data.max_age
+        since = data.published_since(snapshot)
         for state in snapshot.jobs:
-            row = data.points.get(state.job.job_id) if state.job.is_running else None
-            if row is not None:
-                value, stamp = row[index]
-                if stamp >= oldest:  # NaN (no point) compares False
+            if state.job.is_running:
+                value = data.recent(state.job.job_id, index, since)
+                if value is not None:
                     yield _labels(snapshot, state), value
 
     return read
