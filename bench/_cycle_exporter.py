@@ -54,6 +54,7 @@ from exporter import cli
 from exporter.catalogue import build_catalogue
 from exporter.collector import SnapshotCollector
 from exporter.exposition import (
+    COALESCE_SECONDS,
     OPENMETRICS_CONTENT_TYPE,
     TEXT_CONTENT_TYPE,
     ExpositionCache,
@@ -348,7 +349,7 @@ class Instrumentation:
         gc.callbacks.append(probe.note_gc)
         if self._naive:
             return NaiveCache(exporter, probe)
-        return ProbedCache(ExpositionCache(exporter.render), probe)
+        return ProbedCache(ExpositionCache(exporter.render, coalesce=COALESCE_SECONDS), probe)
 
     def _instrument(self, app: web.Application) -> None:
         probe, status_file = self._probe, self._status_file

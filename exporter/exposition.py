@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import logging
 import re
-import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
 
 from exporter.snapshot import Snapshot
 
+log = logging.getLogger(__name__)
+
 TEXT_CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE: Final = "application/openmetrics-text; version=1.0.0; charset=utf-8"
-#: Fast enough to run per poll for tens of thousands of series, and still ~10x smaller.
-GZIP_LEVEL: Final = 6
-#: zlib's window bits for a gzip (not zlib) stream.
-_GZIP_WBITS: Final = 16 + zlib.MAX_WBITS
+#: Renders of one format are spaced so that they take at most this share of the time: polls
+#: finishing meanwhile share one render. With hundreds of targets a poll finishes every few
+#: hundred milliseconds; rendering for each would render everything once per target per round.
+RENDER_SHARE: Final = 0.1
+#: The longest wait for that spacing, in seconds: how much older than its data a render can be.
+COALESCE_SECONDS: Final = 1.0
 
 
 class SnapshotStore:
@@ -64,20 +68,28 @@ class Rendered:
 class ExpositionCache:
     """Renders the exposition off the event loop when the data changed, and keeps the bytes.
 
-    Call :meth:`invalidate` after the data changed (a poll finished) and :meth:`refresh` to
-    render the formats scrapers have asked for; :meth:`get` serves the latest bytes. While a
-    newer exposition is being rendered, scrapes get the previous one at once instead of
-    waiting (it is at most one render old); only the very first scrape waits.
+    ``render(openmetrics)`` returns the gzip-compressed exposition (blocking; it runs in a
+    worker thread). Call :meth:`invalidate` after the data changed (a poll finished) and
+    :meth:`refresh` to render the formats scrapers have asked for; :meth:`get` serves the
+    latest bytes. Once a format has been rendered, scrapes never wait for a render: they get
+    the latest bytes at once while a newer exposition renders (it is at most one render old);
+    only a format's very first scrape waits. A render of a format that follows another starts
+    when the one before has taken at most `RENDER_SHARE` of the time since it started, but at
+    most ``coalesce`` seconds after that start: the changes meanwhile share one render.
     """
 
-    def __init__(self, render: Callable[[bool], Iterable[bytes]]) -> None:
+    def __init__(self, render: Callable[[bool], bytes], *, coalesce: float = 0.0) -> None:
         self._render = render
+        self._coalesce = coalesce
+        self._last_duration = {False: 0.0, True: 0.0}
         self._generation = 0
         self._cache: dict[bool, tuple[int, Rendered]] = {}
         self._locks = {False: asyncio.Lock(), True: asyncio.Lock()}
+        self._last_start = {False: -float("inf"), True: -float("inf")}
         #: Formats scrapers have asked for; refresh() renders only these ahead of the next
         #: scrape (Prometheus asks for OpenMetrics, so the text format is rarely rendered).
         self._wanted: set[bool] = set()
+        self._background: set[asyncio.Task[Rendered]] = set()
 
     @property
     def generation(self) -> int:
@@ -107,29 +119,39 @@ class ExpositionCache:
         """The latest exposition in the asked format (see the class docstring)."""
         self._wanted.add(openmetrics)
         cached = self._cache.get(openmetrics)
-        if cached is not None and (
-            cached[0] == self._generation or self._locks[openmetrics].locked()
-        ):
-            return cached[1]
-        return await self._rendered(openmetrics)
+        if cached is None:
+            return await self._rendered(openmetrics)
+        if cached[0] != self._generation and not self._locks[openmetrics].locked():
+            self._render_in_background(openmetrics)  # e.g. after a failed refresh
+        return cached[1]
+
+    def _render_in_background(self, openmetrics: bool) -> None:
+        task = asyncio.create_task(self._rendered(openmetrics), name="render exposition")
+        self._background.add(task)
+        task.add_done_callback(self._rendered_in_background)
+
+    def _rendered_in_background(self, task: asyncio.Task[Rendered]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("rendering the exposition failed", exc_info=task.exception())
 
     async def _rendered(self, openmetrics: bool) -> Rendered:
         async with self._locks[openmetrics]:
             cached = self._cache.get(openmetrics)
             if cached is not None and cached[0] == self._generation:
                 return cached[1]
+            loop = asyncio.get_running_loop()
+            if cached is not None:  # scrapes are served meanwhile; let more changes come in
+                spacing = min(self._coalesce, self._last_duration[openmetrics] / RENDER_SHARE)
+                await asyncio.sleep(self._last_start[openmetrics] + spacing - loop.time())
+            started = self._last_start[openmetrics] = loop.time()
             generation = self._generation
-            rendered = await asyncio.to_thread(self._render_compressed, openmetrics)
+            gzipped = await asyncio.to_thread(self._render, openmetrics)
+            self._last_duration[openmetrics] = loop.time() - started
+            content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
+            rendered = Rendered(gzipped, content_type)
             self._cache[openmetrics] = (generation, rendered)
             return rendered
-
-    def _render_compressed(self, openmetrics: bool) -> Rendered:
-        """Compress the rendered parts as they come: the plain body is never held whole."""
-        compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, _GZIP_WBITS)
-        gzipped = [compressor.compress(part) for part in self._render(openmetrics)]
-        gzipped.append(compressor.flush())
-        content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
-        return Rendered(b"".join(gzipped), content_type)
 
 
 def wants_openmetrics(accept: str) -> bool:

@@ -30,7 +30,8 @@ from exporter.config.problems import WebConfigError
 from exporter.config.web import WebSettings
 from exporter.dli.registry import RESOURCES
 from exporter.dli.resource import Resource
-from exporter.exposition import ExpositionCache, Rendered, SnapshotStore
+from exporter.exposition import COALESCE_SECONDS, ExpositionCache, Rendered, SnapshotStore
+from exporter.gzipjoin import GZIP_LEVEL, SegmentCompressor, gzip_join
 from exporter.liveweb import LiveWebConfig
 from exporter.looplag import LoopLag
 from exporter.snapshot import Snapshot
@@ -125,8 +126,9 @@ class ExporterHooks:
     """Explicit instrumentation points (benchmarks, tests); each default is the product's way.
 
     ``cache`` builds the exposition cache from the exporter, whose other parts exist by then
-    (default: ``ExpositionCache(exporter.render)``). ``instrument_app`` is called with the
-    finished web app before `create_app` returns it (e.g. to add a ``cleanup_ctx``).
+    (default: ``ExpositionCache(exporter.render, coalesce=COALESCE_SECONDS)``).
+    ``instrument_app`` is called with the finished web app before `create_app` returns it
+    (e.g. to add a ``cleanup_ctx``).
     ``on_publish`` is called on the event loop with every snapshot right after it is published;
     it must neither block nor raise.
     """
@@ -190,7 +192,9 @@ class Exporter:
         self._background: set[asyncio.Task[object]] = set()
         # Last, so that a hook's factory sees every other part.
         self.cache: ExpositionSource = (
-            hooks.cache(self) if hooks.cache is not None else ExpositionCache(self.render)
+            hooks.cache(self)
+            if hooks.cache is not None
+            else ExpositionCache(self.render, coalesce=COALESCE_SECONDS)
         )
 
     def _writer(self, config: Config) -> ExpositionWriter:
@@ -199,14 +203,19 @@ class Exporter:
             on_error=self.problem_metrics.render_error,
         )
 
-    def render(self, openmetrics: bool) -> list[bytes]:
-        """The whole exposition in parts: job families, then the exporter's own (blocking)."""
-        parts = self.writer.parts(self.store.snapshots(), openmetrics=openmetrics)
+    def render(self, openmetrics: bool) -> bytes:
+        """The whole exposition, gzip-compressed: job families, then the exporter's own.
+
+        Blocking CPU work: a join of the writer's segments (`exporter.gzipjoin`) and the
+        exporter's own metrics, written and compressed each time.
+        """
+        segments = self.writer.segments(self.store.snapshots(), openmetrics=openmetrics)
         if openmetrics:
             own: bytes = openmetrics_exposition.generate_latest(self.registry)  # type: ignore[no-untyped-call]
         else:
             own = generate_latest(self.registry)
-        return [*parts, own]
+        segments.append(SegmentCompressor(GZIP_LEVEL).segment(own))
+        return gzip_join(segments)
 
     def refresh_exposition(self) -> None:
         """The data changed: start rendering the new exposition right away, off the loop."""

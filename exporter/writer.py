@@ -3,13 +3,16 @@
 prometheus_client builds a `Metric` object per family and a `Sample` per series, then formats
 them; for 10,000 jobs (~300,000 series) that takes seconds. The writer formats sample lines
 directly, byte for byte as prometheus_client would (a test holds it to that), and keeps each
-snapshot's lines: a poll of one target re-formats only that target. Sample lines are the same in
-the text format and OpenMetrics, so the two formats share them and differ only in the family
-headers. Blocking CPU work: call it from a worker thread.
+snapshot's lines compressed only, one `~exporter.gzipjoin.Segment` per family: a poll of one
+target re-formats and re-compresses only that target, and an exposition is a join of segments
+(`exporter.gzipjoin.gzip_join`), never a compression of the whole text. Sample lines are the
+same in the text format and OpenMetrics, so the two formats share them and differ only in the
+family headers. Blocking CPU work: call it from a worker thread.
 """
 
 from __future__ import annotations
 
+import gzip
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -21,6 +24,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from exporter.catalogue import CATALOGUE
+from exporter.gzipjoin import GZIP_LEVEL, Segment, SegmentCompressor, gzip_join
 from exporter.metricspec import MetricSpec
 from exporter.snapshot import Snapshot
 
@@ -39,46 +43,59 @@ class ExpositionWriter:
         catalogue: tuple[MetricSpec, ...] = CATALOGUE,
         *,
         on_error: Callable[[str], None] | None = None,
+        level: int = GZIP_LEVEL,
     ) -> None:
         self._catalogue = catalogue
         self._on_error = on_error
+        self._level = level
+        headers = SegmentCompressor(level)
         self._headers = {
-            False: tuple(_header(spec, openmetrics=False) for spec in catalogue),
-            True: tuple(_header(spec, openmetrics=True) for spec in catalogue),
+            openmetrics: tuple(
+                headers.segment(_header(spec, openmetrics=openmetrics)) for spec in catalogue
+            )
+            for openmetrics in (False, True)
         }
-        # target -> (the snapshot the lines were written from, one chunk per catalogue row)
-        self._chunks: dict[str, tuple[Snapshot, tuple[bytes, ...]]] = {}
+        # target -> (the snapshot the segments were written from, one per catalogue row)
+        self._segments: dict[str, tuple[Snapshot, tuple[Segment, ...]]] = {}
         self._lock = threading.Lock()
 
     def render(self, snapshots: Sequence[Snapshot], *, openmetrics: bool = False) -> bytes:
-        """The job and target families for ``snapshots``; OpenMetrics without ``# EOF``."""
-        return b"".join(self.parts(snapshots, openmetrics=openmetrics))
+        """The job and target families for ``snapshots``, uncompressed; OpenMetrics without
+        ``# EOF``. (The exporter serves `segments` joined; this is their text.)"""
+        return gzip.decompress(gzip_join(self.segments(snapshots, openmetrics=openmetrics)))
 
-    def parts(self, snapshots: Sequence[Snapshot], *, openmetrics: bool = False) -> list[bytes]:
-        """:meth:`render`'s output as the pieces it is made of, to stream without joining.
+    def segments(
+        self, snapshots: Sequence[Snapshot], *, openmetrics: bool = False
+    ) -> list[Segment]:
+        """The exposition's compressed pieces, in order, for `~exporter.gzipjoin.gzip_join`.
 
         Families come in catalogue order, each target's samples in snapshot order, exactly as
-        `exporter.collector.render` orders them.
+        `exporter.collector.render` orders them. A target whose snapshot is unchanged since the
+        last call is not written again; targets not in ``snapshots`` are forgotten.
         """
         with self._lock:
-            chunks = [self._chunks_of(snapshot) for snapshot in snapshots]
+            written = [self._segments_of(snapshot) for snapshot in snapshots]
             live = {snapshot.target for snapshot in snapshots}
-            for target in self._chunks.keys() - live:
-                del self._chunks[target]
-        parts: list[bytes] = []
+            for target in self._segments.keys() - live:
+                del self._segments[target]
+        segments: list[Segment] = []
         for row, header in enumerate(self._headers[openmetrics]):
-            parts.append(header)
-            parts.extend(target_chunks[row] for target_chunks in chunks)
-        return parts
+            segments.append(header)
+            segments.extend(target_segments[row] for target_segments in written)
+        return segments
 
-    def _chunks_of(self, snapshot: Snapshot) -> tuple[bytes, ...]:
-        cached = self._chunks.get(snapshot.target)
+    def _segments_of(self, snapshot: Snapshot) -> tuple[Segment, ...]:
+        cached = self._segments.get(snapshot.target)
         if cached is not None and cached[0] is snapshot:
             return cached[1]
         escape = _Escaper()
-        chunks = tuple(self._family_lines(spec, snapshot, escape) for spec in self._catalogue)
-        self._chunks[snapshot.target] = (snapshot, chunks)
-        return chunks
+        compressor = SegmentCompressor(self._level)
+        segments = tuple(
+            compressor.segment(self._family_lines(spec, snapshot, escape))
+            for spec in self._catalogue
+        )
+        self._segments[snapshot.target] = (snapshot, segments)
+        return segments
 
     def _family_lines(self, spec: MetricSpec, snapshot: Snapshot, escape: _Escaper) -> bytes:
         """One family's lines for one target; a failure leaves out only those lines."""

@@ -36,6 +36,20 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def project_ids(project_id: str, projects: int) -> list[str]:
+    """The ids ``--projects`` populates: ``project_id`` alone, or ``project_id-NNNN`` each."""
+    if projects == 1:
+        return [project_id]
+    return [f"{project_id}-{index:04d}" for index in range(projects)]
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line of the simulator."""
     parser = argparse.ArgumentParser(
@@ -53,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--secret-key", default="demo-sk")
     parser.add_argument("--project-id", default="demo-project")
     parser.add_argument(
+        "--projects",
+        type=_positive,
+        default=1,
+        help="projects to populate with --jobs each (default 1); with more than one their ids "
+        "are PROJECT_ID-0000, PROJECT_ID-0001, ...",
+    )
+    parser.add_argument(
         "--no-lifecycle", action="store_true", help="freeze job states (no transitions)"
     )
     return parser
@@ -67,7 +88,8 @@ async def run(args: argparse.Namespace) -> None:
         lifecycle=not args.no_lifecycle,
         request_log_limit=_LOG_LIMIT,
     )
-    sim.populate(args.project_id, args.jobs, running_fraction=args.running_fraction)
+    for project_id in project_ids(args.project_id, args.projects):
+        sim.populate(project_id, args.jobs, running_fraction=args.running_fraction)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
