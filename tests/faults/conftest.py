@@ -287,7 +287,11 @@ class Harness:
             self.faulty.latency = 0.0
             self.faulty_clock.offset = 0.0
         scrape = await self.wait_for(
-            lambda s: self.recovered(s) and (until is None or until(s)),
+            lambda s: (
+                self.recovered(s)
+                and (until is None or until(s))
+                and (not clear or self.polled_since(cleared_at))
+            ),
             "the faulty target to recover",
             timeout=RECOVERY_INTERVALS * self.settings.poll_interval,
         )
@@ -296,6 +300,16 @@ class Harness:
         self.assert_healthy_untouched(scrape)
         await self.assert_no_secrets()
         return scrape
+
+    def polled_since(self, cleared_at: float) -> bool:
+        """True once a poll of the faulty target that started after ``cleared_at`` ended
+        (the poll in flight at clearing may end recovered too; that one does not count)."""
+        return any(
+            snapshot.target == FAULTY
+            and snapshot.poll_duration_seconds is not None
+            and published_at - snapshot.poll_duration_seconds > cleared_at
+            for published_at, snapshot in self.published
+        )
 
     def assert_first_poll_after_clearing_succeeded(self, cleared_at: float) -> None:
         """Recovery within one interval: the first poll that started after the fault cleared
